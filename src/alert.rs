@@ -1,0 +1,154 @@
+//! The alert: what the on-call reads, and the JSON schema `scan` prints (one per line).
+//!
+//! Built only from values the rule's events carry; a `HIDDEN_DUE_TO_SECURITY_REASONS`
+//! user name (which may be a mistyped password) is never replaced or joined with anything.
+
+use crate::event::Event;
+use crate::rules::{Rule, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Most event ids listed in one alert; `count` always holds the full number.
+pub const MAX_EVENT_IDS: usize = 100;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Actor {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub arn: Option<String>,
+    pub account_id: Option<String>,
+    pub mfa: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Alert {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// How many events make this alert.
+    pub count: usize,
+    pub event_ids: Vec<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    /// The group-by values (thresholds) or the dedup key values.
+    pub group: BTreeMap<String, String>,
+    /// Stable id of this alert: the same events give the same fingerprint in any process.
+    pub fingerprint: String,
+    pub event_name: Option<String>,
+    pub event_source: Option<String>,
+    pub actor: Actor,
+    pub source_ips: Vec<String>,
+    pub user_agent: Option<String>,
+    pub description: String,
+    pub runbook: Option<String>,
+    pub references: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+impl Alert {
+    /// An alert about `rule`, described from `event` (the event that triggered it).
+    pub fn new(rule: &Rule, event: &Event, count: usize, fingerprint: u64) -> Alert {
+        let v = event.value();
+        let own = |path: &[&str]| str_at(v, path).map(str::to_string);
+        Alert {
+            rule_id: rule.id.clone(),
+            title: rule.render_title(event, count),
+            severity: rule.severity,
+            account_id: event.account_id().map(str::to_string),
+            region: event.region().map(str::to_string),
+            count,
+            event_ids: event.event_id().map(str::to_string).into_iter().collect(),
+            first_seen: event.str("eventTime").map(str::to_string),
+            last_seen: event.str("eventTime").map(str::to_string),
+            group: BTreeMap::new(),
+            fingerprint: format!("{fingerprint:016x}"),
+            event_name: own(&["eventName"]),
+            event_source: own(&["eventSource"]),
+            actor: Actor {
+                kind: own(&["userIdentity", "type"]),
+                arn: own(&["userIdentity", "arn"]),
+                account_id: own(&["userIdentity", "accountId"]),
+                mfa: own(&["additionalEventData", "MFAUsed"]).or_else(|| {
+                    own(&[
+                        "userIdentity",
+                        "sessionContext",
+                        "attributes",
+                        "mfaAuthenticated",
+                    ])
+                }),
+            },
+            source_ips: own(&["sourceIPAddress"]).into_iter().collect(),
+            user_agent: own(&["userAgent"]),
+            description: rule.description.clone(),
+            runbook: rule.runbook.clone(),
+            references: rule.references.clone(),
+            tags: rule.tags.clone(),
+        }
+    }
+
+    /// A few lines for people (`scan --format text`).
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let or = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            s,
+            "[{}] {} ({})",
+            self.severity.to_string().to_uppercase(),
+            self.title,
+            self.rule_id
+        );
+        let _ = writeln!(
+            s,
+            "  account {}  region {}  events {}",
+            or(&self.account_id),
+            or(&self.region),
+            self.count
+        );
+        let _ = writeln!(
+            s,
+            "  when    {} .. {}",
+            or(&self.first_seen),
+            or(&self.last_seen)
+        );
+        let _ = writeln!(
+            s,
+            "  who     {} {} (MFA: {})",
+            or(&self.actor.kind),
+            self.actor
+                .arn
+                .clone()
+                .or_else(|| self.actor.account_id.clone())
+                .unwrap_or_else(|| "-".into()),
+            or(&self.actor.mfa)
+        );
+        let _ = writeln!(
+            s,
+            "  from    {}  {}",
+            self.source_ips.join(", "),
+            or(&self.user_agent)
+        );
+        if !self.group.is_empty() {
+            let g: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(s, "  group   {}", g.join(" "));
+        }
+        let ids = if self.event_ids.is_empty() {
+            "-".to_string()
+        } else {
+            self.event_ids.join(" ")
+        };
+        let _ = writeln!(s, "  events  {ids}");
+        if let Some(r) = &self.runbook {
+            let _ = writeln!(s, "  runbook {r}");
+        }
+        let _ = writeln!(s, "  id      {}", self.fingerprint);
+        s
+    }
+}

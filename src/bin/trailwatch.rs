@@ -1,0 +1,326 @@
+//! `trailwatch`: validate, test and replay rules on a laptop with the Lambda's pipeline.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use trailwatch::pipeline::{Pipeline, DEFAULT_HORIZON};
+use trailwatch::rules::{self, Diagnostic, Level, RuleFile, RuleSet};
+use trailwatch::sink::{self, Writer};
+use trailwatch::source::{self, DecodeError, Limits};
+
+#[derive(Parser)]
+#[command(
+    name = "trailwatch",
+    version,
+    about = "Watches CloudTrail and pages the on-call when something dangerous happens"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct RuleArgs {
+    /// Replace a named list, e.g. --list trusted_accounts=111122223333,444455556666.
+    /// TRAILWATCH_LIST_<NAME> environment variables do the same.
+    #[arg(long = "list", value_name = "NAME=A,B")]
+    lists: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check rule files and report every problem as path:line:col: message.
+    Validate {
+        /// Rules directory (default: the rules bundled into this binary).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Run the tests written inside each rule.
+    Test {
+        /// Rules directory (default: the bundled rules).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
+    /// Evaluate CloudTrail input (files, directories, or - for stdin) and print alerts.
+    Scan {
+        /// Rules directory; repeatable; replaces the bundled rules.
+        #[arg(long = "rules", value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// Alert output: JSON lines, or text for people.
+        #[arg(long, value_enum, default_value_t = OutFormat::Json)]
+        format: OutFormat,
+        /// Largest record accepted, in bytes.
+        #[arg(long, default_value_t = Limits::default().max_record)]
+        max_record: usize,
+        /// Most bytes a gzip input may inflate to.
+        #[arg(long, default_value_t = Limits::default().max_decompressed)]
+        max_decompressed: u64,
+        /// How late, in seconds of event time, a duplicate or window member may arrive.
+        #[arg(long, default_value_t = DEFAULT_HORIZON)]
+        horizon: i64,
+        /// Files or directories (searched recursively); - reads stdin.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Json,
+    Text,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trailwatch: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Validate { dir, rules } => validate(dir.as_deref(), &rules),
+        Command::Test { dir, rules } => test(dir.as_deref(), &rules),
+        Command::Scan {
+            dirs,
+            rules,
+            format,
+            max_record,
+            max_decompressed,
+            horizon,
+            paths,
+        } => {
+            let limits = Limits {
+                max_record,
+                max_decompressed,
+                ..Limits::default()
+            };
+            let format = match format {
+                OutFormat::Json => sink::Format::Json,
+                OutFormat::Text => sink::Format::Text,
+            };
+            scan(&dirs, &rules, format, limits, horizon, &paths)
+        }
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn overrides(args: &RuleArgs) -> Result<Vec<(String, Vec<String>)>> {
+    let split = |v: &str| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let mut out: Vec<(String, Vec<String>)> = std::env::vars()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("TRAILWATCH_LIST_")?.to_ascii_lowercase(),
+                split(&v),
+            ))
+        })
+        .collect();
+    out.sort();
+    for l in &args.lists {
+        let Some((name, values)) = l.split_once('=') else {
+            bail!("--list takes NAME=VALUE,VALUE (got '{l}')");
+        };
+        out.push((name.trim().to_string(), split(values)));
+    }
+    Ok(out)
+}
+
+fn load_files(dirs: &[&Path]) -> Result<(Vec<RuleFile>, Vec<RuleFile>)> {
+    if dirs.is_empty() {
+        return Ok(rules::bundled());
+    }
+    let (mut r, mut l) = (Vec::new(), Vec::new());
+    for d in dirs {
+        let (rules, lists) =
+            rules::read_dir(d).with_context(|| format!("reading rules from {}", d.display()))?;
+        r.extend(rules);
+        l.extend(lists);
+    }
+    Ok((r, l))
+}
+
+fn print_diags(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}");
+    }
+}
+
+/// Loads and compiles rules; prints diagnostics; `None` if there were errors.
+fn compile(dirs: &[&Path], args: &RuleArgs) -> Result<(Option<RuleSet>, Vec<Diagnostic>)> {
+    let (rules, lists) = load_files(dirs)?;
+    Ok(RuleSet::compile(&rules, &lists, &overrides(args)?, now()))
+}
+
+fn validate(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {
+    let (set, diags) = compile(&dir.into_iter().collect::<Vec<_>>(), args)?;
+    print_diags(&diags);
+    let errors = diags.iter().filter(|d| d.level == Level::Error).count();
+    let warnings = diags.len() - errors;
+    match set {
+        Some(set) => {
+            eprintln!("{} rule(s) OK, {warnings} warning(s)", set.rules().len());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("{errors} error(s), {warnings} warning(s)");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn test(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {
+    let (set, diags) = compile(&dir.into_iter().collect::<Vec<_>>(), args)?;
+    print_diags(&diags);
+    let Some(set) = set else {
+        eprintln!("rules have errors; run `trailwatch validate` for the list");
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut out = io::stdout().lock();
+    for r in set.rules().iter().filter(|r| r.tests.is_empty()) {
+        writeln!(out, "warning: {}: rule '{}' has no tests", r.file, r.id)?;
+    }
+    let results = trailwatch::testing::run_all(set.rules());
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    for r in &results {
+        match &r.failure {
+            None => writeln!(out, "ok   {} :: {}", r.rule_id, r.name)?,
+            Some(why) => writeln!(
+                out,
+                "FAIL {}:{}: {} :: {}\n     {why}",
+                r.file, r.line, r.rule_id, r.name
+            )?,
+        }
+    }
+    writeln!(out, "{} passed, {failed} failed", results.len() - failed)?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Every file below `path` (sorted), or `path` itself.
+fn expand(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                expand(&p, out)?;
+            } else {
+                out.push((p, false));
+            }
+        }
+    } else {
+        out.push((path.to_path_buf(), true));
+    }
+    Ok(())
+}
+
+fn scan(
+    dirs: &[PathBuf],
+    args: &RuleArgs,
+    format: sink::Format,
+    limits: Limits,
+    horizon: i64,
+    paths: &[PathBuf],
+) -> Result<ExitCode> {
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let (set, diags) = compile(&dirs, args)?;
+    print_diags(&diags);
+    let Some(set) = set else {
+        bail!("rules have errors; run `trailwatch validate`")
+    };
+    let mut inputs = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" {
+            inputs.push((p.clone(), true));
+        } else {
+            expand(p, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
+        }
+    }
+    let mut pipeline = Pipeline::new(&set, horizon);
+    let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
+    let (mut read, mut skipped, mut unreadable) = (0u64, 0u64, 0u64);
+    for (path, named) in &inputs {
+        let shown = path.display().to_string();
+        let mut failed_publish = None;
+        let mut bad_lines = 0u64;
+        let mut decode = |input: &mut dyn io::BufRead| {
+            source::decode(input, &limits, &mut |item| {
+                if failed_publish.is_some() {
+                    return;
+                }
+                let r = pipeline.push(item, &mut sink, &mut |at, why| {
+                    bad_lines += 1;
+                    if bad_lines <= 20 {
+                        eprintln!("{shown}: malformed record at {at}: {why}");
+                    }
+                });
+                if let Err(e) = r {
+                    failed_publish = Some(e);
+                }
+            })
+        };
+        let result = if path.as_os_str() == "-" {
+            decode(&mut io::stdin().lock())
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => decode(&mut BufReader::with_capacity(256 * 1024, f)),
+                Err(e) => Err(DecodeError::Io(e)),
+            }
+        };
+        if let Some(e) = failed_publish {
+            return Err(e).context("writing alerts");
+        }
+        if bad_lines > 20 {
+            eprintln!("{shown}: … {} more malformed records", bad_lines - 20);
+        }
+        match result {
+            Ok(_) => read += 1,
+            Err(DecodeError::NotCloudTrail(_) | DecodeError::Empty) if !named => {
+                skipped += 1;
+                eprintln!("{shown}: skipped: not CloudTrail input");
+            }
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("{shown}: error: {e}");
+            }
+        }
+    }
+    drop(sink);
+    let r = &pipeline.report;
+    eprintln!(
+        "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
+        r.events, r.duplicates, r.malformed, r.suppressed, r.alerts, r.deduplicated, r.untimed
+    );
+    Ok(if unreadable > 0 {
+        ExitCode::from(2)
+    } else if r.alerts > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,478 @@
+//! Checks a rule's `match` tree and compiles it into a [`Cond`], reporting every problem.
+//!
+//! A mapping means *all*; `all`, `any` and `not` combine; any other key is a field
+//! reference whose value is a literal (equals), a list (one of) or an operator map. The
+//! keys of an operator map are operators only, so a typo such as `equal:` is reported
+//! instead of being taken for a nested field.
+
+use super::diag::{did_you_mean, Diags};
+use super::fields;
+use super::matcher::{ArnPart, Cidr, CmpOp, Cond, FieldRef, FieldTest, Lit, Op};
+use super::yaml::{Node, Pos, Scalar};
+use super::Lists;
+use crate::event::FieldPath;
+use regex::RegexBuilder;
+
+pub const OPERATORS: &[&str] = &[
+    "equals",
+    "one_of",
+    "in_list",
+    "exists",
+    "prefix",
+    "suffix",
+    "contains",
+    "glob",
+    "regex",
+    "cidr",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "same_as",
+    "differs_from",
+    "not",
+    "ignore_case",
+];
+const COMBINATORS: &[&str] = &["all", "any", "not"];
+/// Compiled regexes are capped so a pathological pattern is refused, not run.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+pub struct Ctx<'a> {
+    pub lists: &'a Lists,
+    pub diags: &'a mut Diags,
+}
+
+/// Compiles a condition node; `None` when it has errors (already reported).
+pub fn compile(node: &Node, cx: &mut Ctx) -> Option<Cond> {
+    let Some(entries) = node.as_map() else {
+        cx.diags.error(
+            node.pos,
+            format!(
+                "a condition must be a mapping of fields (or all/any/not), found {}",
+                node.kind_name()
+            ),
+        );
+        return None;
+    };
+    if entries.is_empty() {
+        cx.diags
+            .error(node.pos, "empty condition: it would match every event");
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, v) in entries {
+        let key = k.text().unwrap_or_default();
+        let c = match key {
+            "all" | "any" => combine(key, v, cx),
+            "not" => compile(v, cx).map(|c| Cond::Not(Box::new(c))),
+            "and" | "or" => {
+                let want = if key == "and" { "all" } else { "any" };
+                cx.diags.error(
+                    k.pos,
+                    format!("unknown key '{key}' (did you mean '{want}'?)"),
+                );
+                None
+            }
+            _ if OPERATORS.contains(&key) => {
+                cx.diags.error(
+                    k.pos,
+                    format!("'{key}' is an operator; put it under a field, e.g. `eventName: {{{key}: …}}`"),
+                );
+                None
+            }
+            _ => match field_ref(key) {
+                Err(msg) => {
+                    let hint = did_you_mean(key, COMBINATORS.iter().copied());
+                    if !hint.is_empty() && !key.contains('.') {
+                        cx.diags.error(k.pos, format!("unknown key '{key}'{hint}"));
+                    } else {
+                        cx.diags.error(k.pos, msg);
+                    }
+                    None
+                }
+                Ok(field) => field_test(field, v, cx).map(Cond::Test),
+            },
+        };
+        match c {
+            Some(c) => out.push(c),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(if out.len() == 1 {
+        out.pop()?
+    } else {
+        Cond::All(out)
+    })
+}
+
+fn combine(key: &str, v: &Node, cx: &mut Ctx) -> Option<Cond> {
+    let Some(items) = v.as_seq() else {
+        cx.diags.error(
+            v.pos,
+            format!(
+                "'{key}' takes a list of conditions, found {}",
+                v.kind_name()
+            ),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.diags.error(v.pos, format!("'{key}' has an empty list"));
+        return None;
+    }
+    let parts: Vec<Option<Cond>> = items.iter().map(|i| compile(i, cx)).collect();
+    let parts: Option<Vec<Cond>> = parts.into_iter().collect();
+    parts.map(|p| {
+        if key == "all" {
+            Cond::All(p)
+        } else {
+            Cond::Any(p)
+        }
+    })
+}
+
+/// Parses `path`, `account_id` or `arn_account(path)`, checking the path is a CloudTrail field.
+pub fn field_ref(text: &str) -> Result<FieldRef, String> {
+    if let Some((func, rest)) = text.split_once('(') {
+        let Some(inner) = rest.strip_suffix(')') else {
+            return Err(format!("'{text}': missing ')'"));
+        };
+        let part = ArnPart::from_name(func.trim()).ok_or_else(|| {
+            format!(
+                "unknown function '{func}'{}",
+                did_you_mean(func, ArnPart::NAMES.iter().copied())
+            )
+        })?;
+        let path = FieldPath::parse(inner.trim())?;
+        fields::check(&path)?;
+        return Ok(FieldRef::Arn(part, path));
+    }
+    if text == "account_id" {
+        return Ok(FieldRef::Account);
+    }
+    let path = FieldPath::parse(text)?;
+    fields::check(&path)?;
+    Ok(FieldRef::Path(path))
+}
+
+fn field_test(field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
+    let mut ignore_case = false;
+    if let Some(entries) = v.as_map() {
+        for (k, val) in entries {
+            if k.text() == Some("ignore_case") {
+                match val.scalar() {
+                    Some(Scalar::Bool(b)) => ignore_case = b,
+                    _ => cx.diags.error(val.pos, "ignore_case takes true or false"),
+                }
+            }
+        }
+    }
+    let ops = ops(v, ignore_case, cx)?;
+    Some(FieldTest {
+        field,
+        ops,
+        ignore_case,
+    })
+}
+
+/// A field's value: literal, list, or operator map.
+fn ops(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
+    if v.as_seq().is_some() {
+        return Some(vec![one_of(v, ic, cx)?]);
+    }
+    let Some(entries) = v.as_map() else {
+        return Some(vec![Op::Equals(literal(v, ic, cx)?)]);
+    };
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (k, val) in entries {
+        let key = k.text().unwrap_or_default();
+        let op = match key {
+            "ignore_case" => continue,
+            "equals" => {
+                if val.as_seq().is_some() {
+                    cx.diags
+                        .error(val.pos, "equals takes one value; use one_of for a list");
+                    None
+                } else {
+                    literal(val, ic, cx).map(Op::Equals)
+                }
+            }
+            "one_of" => one_of(val, ic, cx),
+            "in_list" => in_list(val, ic, cx),
+            "exists" => match val.scalar() {
+                Some(Scalar::Bool(b)) => Some(Op::Exists(b)),
+                _ => {
+                    cx.diags.error(val.pos, "exists takes true or false");
+                    None
+                }
+            },
+            "prefix" | "suffix" | "contains" => strings(key, val, cx).map(|list| {
+                let list = list.into_iter().map(|s| fold(s, ic)).collect();
+                match key {
+                    "prefix" => Op::Prefix(list),
+                    "suffix" => Op::Suffix(list),
+                    _ => Op::Contains(list),
+                }
+            }),
+            "glob" | "regex" => strings(key, val, cx).and_then(|list| {
+                let pats: Vec<String> = list
+                    .iter()
+                    .map(|s| {
+                        if key == "glob" {
+                            glob_to_regex(s)
+                        } else {
+                            s.clone()
+                        }
+                    })
+                    .collect();
+                let joined = if pats.len() == 1 {
+                    pats[0].clone()
+                } else {
+                    pats.iter()
+                        .map(|p| format!("(?:{p})"))
+                        .collect::<Vec<_>>()
+                        .join("|")
+                };
+                match RegexBuilder::new(&joined)
+                    .case_insensitive(ic)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => Some(Op::Regex(re)),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let first = msg.lines().last().unwrap_or("").trim().to_string();
+                        cx.diags.error(val.pos, format!("invalid {key}: {first}"));
+                        None
+                    }
+                }
+            }),
+            "cidr" => strings(key, val, cx).and_then(|list| {
+                let mut nets = Vec::new();
+                for s in &list {
+                    match Cidr::parse(s) {
+                        Ok(c) => nets.push(c),
+                        Err(e) => cx.diags.error(val.pos, format!("invalid cidr: {e}")),
+                    }
+                }
+                (nets.len() == list.len()).then_some(Op::Cidr(nets))
+            }),
+            "gt" | "gte" | "lt" | "lte" => match val.scalar() {
+                Some(Scalar::Int(i)) => Some(cmp(key, i as f64)),
+                Some(Scalar::Float(f)) => Some(cmp(key, f)),
+                _ => {
+                    cx.diags.error(
+                        val.pos,
+                        format!("{key} takes a number, found {}", val.kind_name()),
+                    );
+                    None
+                }
+            },
+            "same_as" | "differs_from" => match val.scalar() {
+                Some(Scalar::Str(s)) => match field_ref(s) {
+                    Ok(f) => Some(Op::Field(f, key == "same_as")),
+                    Err(msg) => {
+                        cx.diags.error(val.pos, msg);
+                        None
+                    }
+                },
+                _ => {
+                    cx.diags.error(val.pos, format!("{key} takes a field path"));
+                    None
+                }
+            },
+            "not" => ops(val, ic, cx).map(Op::Not),
+            _ => {
+                let hint = did_you_mean(key, OPERATORS.iter().copied());
+                let extra = if hint.is_empty() && field_ref(key).is_ok() {
+                    " (operator maps hold operators only; for a nested field write the dotted path, e.g. `a.b: value`)"
+                } else {
+                    ""
+                };
+                cx.diags
+                    .error(k.pos, format!("unknown operator '{key}'{hint}{extra}"));
+                None
+            }
+        };
+        match op {
+            Some(op) => out.push(op),
+            None => ok = false,
+        }
+    }
+    if ok && out.is_empty() {
+        cx.diags.error(v.pos, "operator map has no operators");
+        return None;
+    }
+    ok.then_some(out)
+}
+
+fn fold(s: String, ic: bool) -> String {
+    if ic {
+        s.to_lowercase()
+    } else {
+        s
+    }
+}
+
+fn cmp(key: &str, n: f64) -> Op {
+    let op = match key {
+        "gt" => CmpOp::Gt,
+        "gte" => CmpOp::Gte,
+        "lt" => CmpOp::Lt,
+        _ => CmpOp::Lte,
+    };
+    Op::Cmp(op, n)
+}
+
+fn literal(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Lit> {
+    match v.scalar() {
+        Some(Scalar::Null) => Some(Lit::Null),
+        Some(Scalar::Bool(b)) => Some(Lit::Bool(b)),
+        Some(Scalar::Int(i)) => Some(Lit::Text {
+            text: v.text()?.to_string(),
+            num: Some(i as f64),
+        }),
+        Some(Scalar::Float(f)) => Some(Lit::Text {
+            text: v.text()?.to_string(),
+            num: Some(f),
+        }),
+        Some(Scalar::Str(s)) => Some(Lit::Text {
+            text: fold(s.to_string(), ic),
+            num: None,
+        }),
+        None => {
+            cx.diags
+                .error(v.pos, format!("expected a value, found {}", v.kind_name()));
+            None
+        }
+    }
+}
+
+fn one_of(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
+    let items = match v.as_seq() {
+        Some(items) => items,
+        None => std::slice::from_ref(v),
+    };
+    let mut set = std::collections::HashSet::new();
+    for item in items {
+        match item.scalar() {
+            Some(Scalar::Null) | None => {
+                cx.diags.error(
+                    item.pos,
+                    format!("list items must be values, found {}", item.kind_name()),
+                );
+                return None;
+            }
+            _ => set.insert(fold(item.text()?.to_string(), ic)),
+        };
+    }
+    Some(Op::Set(set))
+}
+
+fn in_list(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
+    let Some(name) = v.text() else {
+        cx.diags
+            .error(v.pos, "in_list takes the name of a list from lists.yaml");
+        return None;
+    };
+    match cx.lists.get(name) {
+        Some(items) => Some(Op::Set(items.iter().map(|s| fold(s.clone(), ic)).collect())),
+        None => {
+            let hint = did_you_mean(name, cx.lists.keys().map(String::as_str));
+            cx.diags.error(
+                v.pos,
+                format!("unknown list '{name}'{hint}; lists are defined in lists.yaml"),
+            );
+            None
+        }
+    }
+}
+
+/// A string or a list of strings.
+fn strings(key: &str, v: &Node, cx: &mut Ctx) -> Option<Vec<String>> {
+    let items = match v.as_seq() {
+        Some(items) => items,
+        None => std::slice::from_ref(v),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match item.scalar() {
+            Some(Scalar::Null) | Some(Scalar::Bool(_)) | None => {
+                cx.diags.error(
+                    item.pos,
+                    format!(
+                        "{key} takes text or a list of texts, found {}",
+                        item.kind_name()
+                    ),
+                );
+                return None;
+            }
+            _ => out.push(item.text()?.to_string()),
+        }
+    }
+    if out.is_empty() {
+        cx.diags.error(v.pos, format!("{key} has an empty list"));
+        return None;
+    }
+    Some(out)
+}
+
+/// `*` any run, `?` one character; everything else literal; anchored at both ends.
+pub fn glob_to_regex(glob: &str) -> String {
+    let mut re = String::from("^");
+    for c in glob.chars() {
+        match c {
+            '*' => re.push_str("(?s:.*)"),
+            '?' => re.push_str("(?s:.)"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    re
+}
+
+/// Compiles a `{field.path}` title template.
+pub fn template(text: &str, pos: Pos, diags: &mut Diags) -> Option<Vec<Piece>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            out.push(Piece::Text(rest[..open].to_string()));
+        }
+        let Some(close) = rest[open..].find('}') else {
+            diags.error(pos, format!("title: unclosed '{{' in '{text}'"));
+            return None;
+        };
+        let name = rest[open + 1..open + close].trim();
+        out.push(match name {
+            "count" => Piece::Count,
+            _ => match field_ref(name) {
+                Ok(f) => Piece::Field(f),
+                Err(msg) => {
+                    diags.error(pos, format!("title: {msg}"));
+                    return None;
+                }
+            },
+        });
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest.to_string()));
+    }
+    Some(out)
+}
+
+/// A piece of a title template.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Text(String),
+    Field(FieldRef),
+    /// `{count}`: how many events make the alert.
+    Count,
+}

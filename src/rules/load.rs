@@ -1,0 +1,187 @@
+//! Reads rule directories (or the rules bundled into the binary) and compiles them.
+
+use super::diag::{Diagnostic, Diags, Level};
+use super::yaml::{self, Node};
+use super::{spec, Lists, RuleSet};
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+
+/// A rule or list file's path and text.
+#[derive(Debug, Clone)]
+pub struct RuleFile {
+    pub path: String,
+    pub text: String,
+}
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
+}
+
+/// The rules shipped inside the binary: `(rule files, list files)`.
+pub fn bundled() -> (Vec<RuleFile>, Vec<RuleFile>) {
+    split(
+        generated::BUNDLED
+            .iter()
+            .map(|(p, t)| RuleFile {
+                path: p.to_string(),
+                text: t.to_string(),
+            })
+            .collect(),
+    )
+}
+
+fn is_list_file(path: &str) -> bool {
+    let name = Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    matches!(name, "lists.yaml" | "lists.yml")
+}
+
+fn split(files: Vec<RuleFile>) -> (Vec<RuleFile>, Vec<RuleFile>) {
+    files.into_iter().partition(|f| !is_list_file(&f.path))
+}
+
+/// Reads every `*.yaml`/`*.yml` below `dir` (sorted): `(rule files, list files)`.
+pub fn read_dir(dir: &Path) -> io::Result<(Vec<RuleFile>, Vec<RuleFile>)> {
+    let mut paths = Vec::new();
+    walk(dir, &mut paths)?;
+    paths.sort();
+    let mut files = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(&p)?;
+        if meta.len() > yaml::MAX_YAML_BYTES as u64 {
+            files.push(RuleFile {
+                path: p.display().to_string(),
+                text: format!("# {} bytes", meta.len()) + &" ".repeat(yaml::MAX_YAML_BYTES),
+            });
+            continue;
+        }
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        files.push(RuleFile {
+            path: p.display().to_string(),
+            text,
+        });
+    }
+    Ok(split(files))
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn parse_file(f: &RuleFile, diags: &mut Diags) -> Option<Node> {
+    match yaml::parse(&f.text) {
+        Ok(Some(n)) => Some(n),
+        Ok(None) => {
+            diags.error(yaml::Pos { line: 1, col: 1 }, "empty file");
+            None
+        }
+        Err(e) => {
+            diags.error(e.pos, e.message);
+            None
+        }
+    }
+}
+
+fn read_lists(files: &[RuleFile], lists: &mut Lists, all: &mut Vec<Diagnostic>) {
+    for f in files {
+        let mut diags = Diags::new(&f.path);
+        if let Some(root) = parse_file(f, &mut diags) {
+            match root.as_map() {
+                None => diags.error(
+                    root.pos,
+                    "lists.yaml must map list names to lists of values",
+                ),
+                Some(entries) => {
+                    for (k, v) in entries {
+                        let name = k.text().unwrap_or_default().to_string();
+                        match v.as_seq() {
+                            Some(items) => {
+                                let mut values = Vec::new();
+                                for i in items {
+                                    match i.text() {
+                                        Some(t) => values.push(t.to_string()),
+                                        None => diags.error(
+                                            i.pos,
+                                            format!(
+                                                "list '{name}' may hold only values, found {}",
+                                                i.kind_name()
+                                            ),
+                                        ),
+                                    }
+                                }
+                                lists.insert(name, values);
+                            }
+                            None if v.scalar() == Some(yaml::Scalar::Null) => {
+                                lists.insert(name, Vec::new());
+                            }
+                            None => diags.error(
+                                v.pos,
+                                format!("list '{name}' must be a list, found {}", v.kind_name()),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        all.extend(diags.list);
+    }
+}
+
+pub fn compile(
+    rule_files: &[RuleFile],
+    list_files: &[RuleFile],
+    overrides: &[(String, Vec<String>)],
+    now: i64,
+) -> (Option<RuleSet>, Vec<Diagnostic>) {
+    let mut all = Vec::new();
+    let mut lists = Lists::new();
+    read_lists(list_files, &mut lists, &mut all);
+    for (name, values) in overrides {
+        lists.insert(name.clone(), values.clone());
+    }
+    let mut rules = Vec::new();
+    let mut ids: HashMap<String, String> = HashMap::new();
+    for f in rule_files {
+        let mut diags = Diags::new(&f.path);
+        if let Some(root) = parse_file(f, &mut diags) {
+            if let Some(rule) = spec::check(&root, &f.path, &lists, now, &mut diags) {
+                let id_pos = root
+                    .as_map()
+                    .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("id")))
+                    .map(|(_, v)| v.pos)
+                    .unwrap_or_default();
+                match ids.get(&rule.id) {
+                    Some(first) => diags.error(
+                        id_pos,
+                        format!("duplicate rule id '{}' (also in {first})", rule.id),
+                    ),
+                    None => {
+                        ids.insert(rule.id.clone(), f.path.clone());
+                        rules.push(rule);
+                    }
+                }
+            }
+        }
+        all.extend(diags.list);
+    }
+    all.sort();
+    let ok = !all.iter().any(|d| d.level == Level::Error);
+    (ok.then(|| RuleSet::new(rules)), all)
+}

@@ -1,0 +1,339 @@
+//! The compiled form of a rule's `match`: a tree of checked, ready-to-run tests.
+//!
+//! Each operator picks its strategy when the rule compiles (literal set, prefix/suffix
+//! lists, a linear-time regex, CIDR blocks), so matching an event does no parsing.
+
+use crate::event::{scalar_text, Event, FieldPath};
+use regex::Regex;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// Which part of an ARN `arn:partition:service:region:account:resource` to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArnPart {
+    Partition = 1,
+    Service = 2,
+    Region = 3,
+    Account = 4,
+    Resource = 5,
+}
+
+impl ArnPart {
+    pub const NAMES: &'static [&'static str] = &[
+        "arn_partition",
+        "arn_service",
+        "arn_region",
+        "arn_account",
+        "arn_resource",
+    ];
+
+    pub fn from_name(name: &str) -> Option<ArnPart> {
+        Some(match name {
+            "arn_partition" => ArnPart::Partition,
+            "arn_service" => ArnPart::Service,
+            "arn_region" => ArnPart::Region,
+            "arn_account" => ArnPart::Account,
+            "arn_resource" => ArnPart::Resource,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a test reads its values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldRef {
+    Path(FieldPath),
+    /// A part of every ARN string the path reaches.
+    Arn(ArnPart, FieldPath),
+    /// The alert's account: `recipientAccountId`, else `userIdentity.accountId`.
+    Account,
+}
+
+/// A value read from an event.
+#[derive(Debug, Clone, Copy)]
+pub enum Val<'a> {
+    Json(&'a Value),
+    Str(&'a str),
+}
+
+impl<'a> Val<'a> {
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            Val::Json(v) => scalar_text(v),
+            Val::Str(s) => Some(Cow::Borrowed(s)),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        matches!(self, Val::Json(Value::Null))
+    }
+
+    fn number(&self) -> Option<f64> {
+        match *self {
+            Val::Json(Value::Number(n)) => n.as_f64(),
+            Val::Json(Value::String(s)) => s.trim().parse().ok(),
+            Val::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+impl FieldRef {
+    pub fn visit<'a>(&self, e: &'a Event, f: &mut dyn FnMut(Val<'a>)) {
+        match self {
+            FieldRef::Path(p) => e.visit(p, &mut |v| f(Val::Json(v))),
+            FieldRef::Arn(part, p) => e.visit(p, &mut |v| {
+                if let Some(s) = v.as_str().and_then(|s| arn_part(s, *part)) {
+                    f(Val::Str(s))
+                }
+            }),
+            FieldRef::Account => {
+                if let Some(a) = e.account_id() {
+                    f(Val::Str(a))
+                }
+            }
+        }
+    }
+
+    /// The first value's text, for titles, grouping and keys.
+    pub fn first_text<'a>(&self, e: &'a Event) -> Option<Cow<'a, str>> {
+        let mut out = None;
+        self.visit(e, &mut |v| {
+            if out.is_none() {
+                out = v.text()
+            }
+        });
+        out
+    }
+
+    /// The path as written in the rule.
+    pub fn label(&self) -> String {
+        match self {
+            FieldRef::Path(p) => p.to_string(),
+            FieldRef::Arn(part, p) => format!("{}({p})", ArnPart::NAMES[*part as usize - 1]),
+            FieldRef::Account => "account_id".into(),
+        }
+    }
+}
+
+fn arn_part(arn: &str, part: ArnPart) -> Option<&str> {
+    let mut it = arn.splitn(6, ':');
+    if it.next()? != "arn" {
+        return None;
+    }
+    it.nth(part as usize - 1)
+}
+
+/// A literal for `equals`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    Null,
+    Bool(bool),
+    Text { text: String, num: Option<f64> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let net: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{s}' is not an IP network (e.g. 203.0.113.0/24)"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            None => max,
+            Some(b) => b
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("'{s}': prefix length must be 0..={max}"))?,
+        };
+        Ok(Cidr { net, bits })
+    }
+
+    fn contains(&self, ip: &IpAddr) -> bool {
+        let (a, b, width) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (u32::from(n) as u128, u32::from(*i) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(*i), 128),
+            _ => return false,
+        };
+        if self.bits == 0 {
+            return true;
+        }
+        let shift = width - u32::from(self.bits);
+        (a >> shift) == (b >> shift)
+    }
+}
+
+/// One operator of a field test.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Equals(Lit),
+    /// `one_of` and `in_list`: a hash set of texts.
+    Set(HashSet<String>),
+    Prefix(Vec<String>),
+    Suffix(Vec<String>),
+    Contains(Vec<String>),
+    /// `regex` and `glob` (globs compile to anchored regexes).
+    Regex(Regex),
+    Cidr(Vec<Cidr>),
+    Cmp(CmpOp, f64),
+    Exists(bool),
+    /// `same_as` (true) or `differs_from` (false): both fields present; texts equal or not.
+    Field(FieldRef, bool),
+    /// All of the inner operators hold is false.
+    Not(Vec<Op>),
+}
+
+/// `field: {operators…}`: every operator must hold.
+#[derive(Debug, Clone)]
+pub struct FieldTest {
+    pub field: FieldRef,
+    pub ops: Vec<Op>,
+    pub ignore_case: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Cond {
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+    Test(FieldTest),
+}
+
+impl Cond {
+    pub fn matches(&self, e: &Event) -> bool {
+        match self {
+            Cond::All(c) => c.iter().all(|c| c.matches(e)),
+            Cond::Any(c) => c.iter().any(|c| c.matches(e)),
+            Cond::Not(c) => !c.matches(e),
+            Cond::Test(t) => t.ops.iter().all(|op| t.holds(op, e)),
+        }
+    }
+}
+
+impl FieldTest {
+    fn holds(&self, op: &Op, e: &Event) -> bool {
+        match op {
+            Op::Exists(want) => {
+                let mut found = false;
+                self.field.visit(e, &mut |v| found |= !v.is_null());
+                found == *want
+            }
+            Op::Not(ops) => !ops.iter().all(|op| self.holds(op, e)),
+            Op::Field(other, same) => {
+                let mut mine = Vec::new();
+                self.field.visit(e, &mut |v| mine.extend(v.text()));
+                let mut theirs = Vec::new();
+                other.visit(e, &mut |v| theirs.extend(v.text()));
+                if mine.is_empty() || theirs.is_empty() {
+                    return false;
+                }
+                let eq = |a: &str, b: &str| {
+                    if self.ignore_case {
+                        a.eq_ignore_ascii_case(b)
+                    } else {
+                        a == b
+                    }
+                };
+                let any_equal = mine.iter().any(|a| theirs.iter().any(|b| eq(a, b)));
+                if *same {
+                    any_equal
+                } else {
+                    !any_equal
+                }
+            }
+            _ => {
+                let mut hit = false;
+                self.field
+                    .visit(e, &mut |v| hit = hit || self.value_holds(op, v));
+                hit
+            }
+        }
+    }
+
+    fn value_holds(&self, op: &Op, v: Val<'_>) -> bool {
+        if let Op::Equals(Lit::Null) = op {
+            return v.is_null();
+        }
+        if let Op::Cmp(c, n) = op {
+            return v.number().is_some_and(|x| match c {
+                CmpOp::Gt => x > *n,
+                CmpOp::Gte => x >= *n,
+                CmpOp::Lt => x < *n,
+                CmpOp::Lte => x <= *n,
+            });
+        }
+        let Some(text) = v.text() else { return false };
+        let text = if self.ignore_case && !matches!(op, Op::Regex(_) | Op::Cidr(_)) {
+            Cow::Owned(text.to_lowercase())
+        } else {
+            text
+        };
+        let t = text.as_ref();
+        match op {
+            Op::Equals(Lit::Bool(b)) => t == if *b { "true" } else { "false" },
+            Op::Equals(Lit::Text { text, num }) => {
+                t == text || num.is_some_and(|n| v.number() == Some(n))
+            }
+            Op::Set(set) => set.contains(t),
+            Op::Prefix(list) => list.iter().any(|p| t.starts_with(p.as_str())),
+            Op::Suffix(list) => list.iter().any(|p| t.ends_with(p.as_str())),
+            Op::Contains(list) => list.iter().any(|p| t.contains(p.as_str())),
+            Op::Regex(re) => re.is_match(t),
+            Op::Cidr(nets) => t
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_blocks() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains(&"10.2.3.4".parse().unwrap()));
+        assert!(!c.contains(&"11.2.3.4".parse().unwrap()));
+        assert!(!c.contains(&"::1".parse().unwrap()));
+        assert!(Cidr::parse("2001:db8::/32")
+            .unwrap()
+            .contains(&"2001:db8::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(&"1.1.1.1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("10.0.0/8").is_err());
+    }
+
+    #[test]
+    fn arn_parts() {
+        let arn = "arn:aws:iam::111122223333:role/EC2-dev";
+        assert_eq!(arn_part(arn, ArnPart::Account), Some("111122223333"));
+        assert_eq!(arn_part(arn, ArnPart::Region), Some(""));
+        assert_eq!(arn_part(arn, ArnPart::Resource), Some("role/EC2-dev"));
+        assert_eq!(arn_part("not-an-arn", ArnPart::Account), None);
+    }
+}

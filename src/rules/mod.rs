@@ -1,0 +1,188 @@
+//! Rules: YAML files operators edit, checked with located errors, compiled once.
+//!
+//! `yaml` keeps positions, `spec` checks a rule file into a [`Rule`] (all problems at
+//! once), `cond` compiles `match` trees into `matcher` operators, `index` makes sure an
+//! event meets only the rules that can match its `eventSource`/`eventName`.
+
+pub mod cond;
+pub mod diag;
+pub mod fields;
+mod index;
+mod load;
+pub mod matcher;
+pub mod spec;
+pub mod yaml;
+
+pub use diag::{Diagnostic, Level};
+pub use load::{bundled, read_dir, RuleFile};
+
+use crate::event::Event;
+use cond::Piece;
+use matcher::{Cond, FieldRef};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Named lists from `lists.yaml` (trusted accounts, break-glass users, …).
+pub type Lists = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const NAMES: &'static [&'static str] = &["info", "low", "medium", "high", "critical"];
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Some(match s {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Severity::NAMES[*self as usize])
+    }
+}
+
+/// `count` events (or `distinct` values) within `window` seconds of event time, per group.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub count: usize,
+    pub window: i64,
+    pub group_by: Vec<FieldRef>,
+    pub distinct: Option<FieldRef>,
+}
+
+/// One alert per key (per `cooldown` seconds of event time, if given).
+#[derive(Debug, Clone)]
+pub struct Dedup {
+    pub key: Vec<FieldRef>,
+    pub cooldown: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Suppression {
+    pub cond: Cond,
+    pub reason: String,
+    pub owner: String,
+    /// Unix seconds after which it no longer applies.
+    pub expires: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    pub name: String,
+    pub pos: yaml::Pos,
+    pub events: Vec<serde_json::Value>,
+    pub expect: usize,
+}
+
+/// A checked, compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub file: String,
+    pub title: Vec<Piece>,
+    pub severity: Severity,
+    pub description: String,
+    pub runbook: Option<String>,
+    pub references: Vec<String>,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub cond: Cond,
+    pub threshold: Option<Threshold>,
+    pub dedup: Option<Dedup>,
+    pub suppressions: Vec<Suppression>,
+    pub tests: Vec<RuleTest>,
+}
+
+impl Rule {
+    /// Renders the title template against an event.
+    pub fn render_title(&self, e: &Event, count: usize) -> String {
+        let mut out = String::new();
+        for p in &self.title {
+            match p {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Count => out.push_str(&count.to_string()),
+                Piece::Field(f) => out.push_str(f.first_text(e).as_deref().unwrap_or("?")),
+            }
+        }
+        out
+    }
+
+    /// The suppression that covers this event, if any.
+    pub fn suppressed_by(&self, e: &Event) -> Option<&Suppression> {
+        self.suppressions.iter().find(|s| s.cond.matches(e))
+    }
+}
+
+/// What a rule said about an event.
+#[derive(Debug)]
+pub enum Verdict<'r> {
+    Hit(&'r Rule),
+    Suppressed(&'r Rule, &'r Suppression),
+}
+
+/// All compiled rules and their index.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    index: index::Index,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
+        let index = index::Index::build(&rules);
+        RuleSet { rules, index }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Indices of the rules that can match `e`, in rule order.
+    pub fn candidates(&self, e: &Event) -> Vec<usize> {
+        self.index.candidates(e)
+    }
+
+    /// Evaluates `e` against its candidate rules.
+    pub fn evaluate<'r>(&'r self, e: &Event, out: &mut Vec<(usize, Verdict<'r>)>) {
+        self.index.for_each_candidate(e, &mut |i| {
+            let rule = &self.rules[i];
+            if rule.cond.matches(e) {
+                out.push((
+                    i,
+                    match rule.suppressed_by(e) {
+                        Some(s) => Verdict::Suppressed(rule, s),
+                        None => Verdict::Hit(rule),
+                    },
+                ));
+            }
+        });
+    }
+
+    /// Compiles rule and list files. Returns the set (if there were no errors) and every
+    /// diagnostic, errors and warnings, sorted by file and position.
+    pub fn compile(
+        rules: &[RuleFile],
+        lists: &[RuleFile],
+        overrides: &[(String, Vec<String>)],
+        now: i64,
+    ) -> (Option<RuleSet>, Vec<Diagnostic>) {
+        load::compile(rules, lists, overrides, now)
+    }
+}

@@ -1,0 +1,418 @@
+//! Checks one rule file's tree into a [`Rule`], collecting every problem with its position.
+
+use super::cond::{self, Ctx};
+use super::diag::{did_you_mean, Diags};
+use super::yaml::{Node, Pos, Scalar};
+use super::{Dedup, Lists, Rule, RuleTest, Severity, Suppression, Threshold};
+use crate::event::parse_time;
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "severity",
+    "description",
+    "runbook",
+    "references",
+    "tags",
+    "enabled",
+    "match",
+    "threshold",
+    "dedup",
+    "suppress",
+    "tests",
+];
+const THRESHOLD_KEYS: &[&str] = &["count", "window", "group_by", "distinct"];
+const DEDUP_KEYS: &[&str] = &["key", "cooldown"];
+const SUPPRESS_KEYS: &[&str] = &["match", "reason", "owner", "expires"];
+const TEST_KEYS: &[&str] = &["name", "event", "events", "expect"];
+
+/// Looks up keys of a mapping, reporting unknown ones with a suggestion.
+struct Fields<'a> {
+    entries: &'a [(Node, Node)],
+    pos: Pos,
+}
+
+impl<'a> Fields<'a> {
+    fn new(node: &'a Node, what: &str, known: &[&str], diags: &mut Diags) -> Option<Self> {
+        let Some(entries) = node.as_map() else {
+            diags.error(
+                node.pos,
+                format!("{what} must be a mapping, found {}", node.kind_name()),
+            );
+            return None;
+        };
+        for (k, _) in entries {
+            let key = k.text().unwrap_or_default();
+            if !known.contains(&key) {
+                diags.error(
+                    k.pos,
+                    format!(
+                        "unknown key '{key}' in {what}{}",
+                        did_you_mean(key, known.iter().copied())
+                    ),
+                );
+            }
+        }
+        Some(Fields {
+            entries,
+            pos: node.pos,
+        })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.text() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    fn required(&self, key: &str, what: &str, diags: &mut Diags) -> Option<&'a Node> {
+        let v = self.get(key);
+        if v.is_none() {
+            diags.error(self.pos, format!("{what} is missing required key '{key}'"));
+        }
+        v
+    }
+}
+
+fn text(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
+    match node.scalar() {
+        Some(Scalar::Str(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Scalar::Int(_)) | Some(Scalar::Float(_)) => node.text().map(str::to_string),
+        _ => {
+            diags.error(
+                node.pos,
+                format!("{what} must be non-empty text, found {}", node.kind_name()),
+            );
+            None
+        }
+    }
+}
+
+fn text_list(node: &Node, what: &str, diags: &mut Diags) -> Vec<String> {
+    match node.as_seq() {
+        Some(items) => items.iter().filter_map(|i| text(i, what, diags)).collect(),
+        None => {
+            diags.error(
+                node.pos,
+                format!("{what} must be a list, found {}", node.kind_name()),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// `30s`, `10m`, `1h`, `2d`, or plain seconds.
+pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<i64> {
+    let parsed = match node.scalar() {
+        Some(Scalar::Int(i)) if i > 0 => Some(i),
+        Some(Scalar::Str(s)) => {
+            let s = s.trim();
+            let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+            let mult = match unit {
+                "s" => Some(1),
+                "m" => Some(60),
+                "h" => Some(3600),
+                "d" => Some(86_400),
+                _ => None,
+            };
+            num.parse::<i64>()
+                .ok()
+                .zip(mult)
+                .map(|(n, m)| n * m)
+                .filter(|d| *d > 0)
+        }
+        _ => None,
+    };
+    if parsed.is_none() {
+        diags.error(
+            node.pos,
+            format!(
+                "{what} must be a duration such as 30s, 10m, 1h or 2d, found '{}'",
+                node.text().unwrap_or("?")
+            ),
+        );
+    }
+    parsed
+}
+
+fn field_refs(node: &Node, what: &str, diags: &mut Diags) -> Vec<super::matcher::FieldRef> {
+    let items = node.as_seq().unwrap_or(std::slice::from_ref(node));
+    let mut out = Vec::new();
+    for item in items {
+        match item.text().map(cond::field_ref) {
+            Some(Ok(f)) => out.push(f),
+            Some(Err(msg)) => diags.error(item.pos, format!("{what}: {msg}")),
+            None => diags.error(item.pos, format!("{what} takes field paths")),
+        }
+    }
+    out
+}
+
+/// Checks and compiles one rule; `None` if it has errors.
+pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags) -> Option<Rule> {
+    let before = diags.list.len();
+    let f = Fields::new(root, "a rule", RULE_KEYS, diags)?;
+    let id = f.required("id", "the rule", diags).and_then(|n| {
+        let id = text(n, "id", diags)?;
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+        {
+            diags.error(
+                n.pos,
+                format!("id '{id}' may use only lower-case letters, digits, '-', '_' and '.'"),
+            );
+        }
+        Some(id)
+    });
+    let title = f.required("title", "the rule", diags).and_then(|n| {
+        let t = text(n, "title", diags)?;
+        cond::template(&t, n.pos, diags)
+    });
+    let severity = f.required("severity", "the rule", diags).and_then(|n| {
+        let s = n.text().unwrap_or_default();
+        let sev = Severity::parse(s);
+        if sev.is_none() {
+            diags.error(
+                n.pos,
+                format!(
+                    "unknown severity '{s}'{}; use info, low, medium, high or critical",
+                    did_you_mean(s, Severity::NAMES.iter().copied())
+                ),
+            );
+        }
+        sev
+    });
+    let description = f
+        .get("description")
+        .and_then(|n| text(n, "description", diags));
+    let runbook = f.get("runbook").and_then(|n| text(n, "runbook", diags));
+    let references = f
+        .get("references")
+        .map(|n| text_list(n, "references", diags))
+        .unwrap_or_default();
+    let tags = f
+        .get("tags")
+        .map(|n| text_list(n, "tags", diags))
+        .unwrap_or_default();
+    let enabled = match f.get("enabled").map(|n| (n, n.scalar())) {
+        None => true,
+        Some((_, Some(Scalar::Bool(b)))) => b,
+        Some((n, _)) => {
+            diags.error(n.pos, "enabled takes true or false");
+            true
+        }
+    };
+    let cond = f
+        .required("match", "the rule", diags)
+        .and_then(|n| cond::compile(n, &mut Ctx { lists, diags }));
+    let threshold = f.get("threshold").and_then(|n| threshold(n, diags));
+    let dedup = f.get("dedup").and_then(|n| dedup(n, diags));
+    let suppressions = f
+        .get("suppress")
+        .map(|n| suppressions(n, lists, now, diags))
+        .unwrap_or_default();
+    let tests = f.get("tests").map(|n| tests(n, diags)).unwrap_or_default();
+    if diags.list[before..]
+        .iter()
+        .any(|d| d.level == super::diag::Level::Error)
+    {
+        return None;
+    }
+    Some(Rule {
+        id: id?,
+        file: file.to_string(),
+        title: title?,
+        severity: severity?,
+        description: description.unwrap_or_default(),
+        runbook,
+        references,
+        tags,
+        enabled,
+        cond: cond?,
+        threshold,
+        dedup,
+        suppressions,
+        tests,
+    })
+}
+
+fn threshold(n: &Node, diags: &mut Diags) -> Option<Threshold> {
+    let f = Fields::new(n, "threshold", THRESHOLD_KEYS, diags)?;
+    let count = f
+        .required("count", "threshold", diags)
+        .and_then(|c| match c.scalar() {
+            Some(Scalar::Int(i)) if (1..=100_000).contains(&i) => Some(i as usize),
+            _ => {
+                diags.error(
+                    c.pos,
+                    format!(
+                        "count must be a whole number from 1 to 100000, found '{}'",
+                        c.text().unwrap_or("?")
+                    ),
+                );
+                None
+            }
+        });
+    let window = f
+        .required("window", "threshold", diags)
+        .and_then(|w| duration(w, "window", diags));
+    let group_by = f
+        .get("group_by")
+        .map(|g| field_refs(g, "group_by", diags))
+        .unwrap_or_default();
+    let distinct = f
+        .get("distinct")
+        .and_then(|d| field_refs(d, "distinct", diags).into_iter().next());
+    Some(Threshold {
+        count: count?,
+        window: window?,
+        group_by,
+        distinct,
+    })
+}
+
+fn dedup(n: &Node, diags: &mut Diags) -> Option<Dedup> {
+    let f = Fields::new(n, "dedup", DEDUP_KEYS, diags)?;
+    let key = f
+        .required("key", "dedup", diags)
+        .map(|k| field_refs(k, "dedup key", diags))?;
+    let cooldown = f
+        .get("cooldown")
+        .and_then(|c| duration(c, "cooldown", diags));
+    Some(Dedup { key, cooldown })
+}
+
+fn suppressions(n: &Node, lists: &Lists, now: i64, diags: &mut Diags) -> Vec<Suppression> {
+    let Some(items) = n.as_seq() else {
+        diags.error(n.pos, "suppress must be a list of suppressions");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = Fields::new(item, "a suppression", SUPPRESS_KEYS, diags) else {
+            continue;
+        };
+        let cond = f
+            .required("match", "the suppression", diags)
+            .and_then(|m| cond::compile(m, &mut Ctx { lists, diags }));
+        let reason = f
+            .required("reason", "the suppression", diags)
+            .and_then(|r| text(r, "reason", diags));
+        let owner = f
+            .required("owner", "the suppression", diags)
+            .and_then(|o| text(o, "owner", diags));
+        let expires = f
+            .required("expires", "the suppression", diags)
+            .and_then(|e| {
+                let t = e.text().unwrap_or_default();
+                let parsed = parse_time(&format!("{t}T00:00:00Z")).or_else(|| parse_time(t));
+                if parsed.is_none() {
+                    diags.error(
+                        e.pos,
+                        format!("expires must be a date such as 2026-12-31, found '{t}'"),
+                    );
+                }
+                // A date means until the end of that day (UTC).
+                parsed
+                    .map(|p| if t.len() == 10 { p + 86_400 } else { p })
+                    .map(|p| (p, e.pos, t.to_string()))
+            });
+        if let (Some(cond), Some(reason), Some(owner), Some((expires, pos, shown))) =
+            (cond, reason, owner, expires)
+        {
+            if expires <= now {
+                diags.warn(pos, format!("suppression expired on {shown}: it no longer applies (owner: {owner}); renew or delete it"));
+                continue;
+            }
+            out.push(Suppression {
+                cond,
+                reason,
+                owner,
+                expires,
+            });
+        }
+    }
+    out
+}
+
+fn tests(n: &Node, diags: &mut Diags) -> Vec<RuleTest> {
+    let Some(items) = n.as_seq() else {
+        diags.error(n.pos, "tests must be a list of test cases");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(f) = Fields::new(item, "a test", TEST_KEYS, diags) else {
+            continue;
+        };
+        let name = f
+            .required("name", "the test", diags)
+            .and_then(|n| text(n, "name", diags));
+        let events = match (f.get("event"), f.get("events")) {
+            (Some(e), None) => event(e, diags).map(|e| vec![e]),
+            (None, Some(list)) => match list.as_seq() {
+                Some(items) if !items.is_empty() => items.iter().map(|e| event(e, diags)).collect(),
+                _ => {
+                    diags.error(list.pos, "events must be a non-empty list of events");
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                diags.error(item.pos, "a test has either 'event' or 'events', not both");
+                None
+            }
+            (None, None) => {
+                diags.error(item.pos, "the test is missing 'event' (or 'events')");
+                None
+            }
+        };
+        let expect = f
+            .required("expect", "the test", diags)
+            .and_then(|e| expect(e, diags));
+        if let (Some(name), Some(events), Some(expect)) = (name, events, expect) {
+            out.push(RuleTest {
+                name,
+                pos: item.pos,
+                events,
+                expect,
+            });
+        }
+    }
+    out
+}
+
+fn event(n: &Node, diags: &mut Diags) -> Option<serde_json::Value> {
+    if n.as_map().is_none() {
+        diags.error(
+            n.pos,
+            format!(
+                "a test event must be a mapping (a CloudTrail record), found {}",
+                n.kind_name()
+            ),
+        );
+        return None;
+    }
+    Some(n.to_json())
+}
+
+/// `alert`, `no_alert`, a number of alerts, or `{alerts: N}`.
+fn expect(n: &Node, diags: &mut Diags) -> Option<usize> {
+    let found = match n.scalar() {
+        Some(Scalar::Str("alert")) => Some(1),
+        Some(Scalar::Str("no_alert")) | Some(Scalar::Str("none")) => Some(0),
+        Some(Scalar::Int(i)) if i >= 0 => Some(i as usize),
+        _ => n.as_map().and_then(|m| match m {
+            [(k, v)] if k.text() == Some("alerts") => match v.scalar() {
+                Some(Scalar::Int(i)) if i >= 0 => Some(i as usize),
+                _ => None,
+            },
+            _ => None,
+        }),
+    };
+    if found.is_none() {
+        diags.error(n.pos, "expect must be 'alert', 'no_alert' or {alerts: N}");
+    }
+    found
+}

@@ -1,0 +1,321 @@
+//! A YAML tree that remembers where every node came from.
+//!
+//! serde-based YAML loaders stop at the first problem and forget positions once a value is
+//! built. Operators edit rules by hand, so `validate` must point at *every* mistake with its
+//! `line:col`; this module builds a small positioned tree from saphyr's event stream and the
+//! checker in `spec.rs` walks it. Aliases are refused (no alias bombs), and documents, depth
+//! and node counts are capped so a hostile file costs bounded time and memory.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::fmt;
+
+/// Largest rule or list file accepted, in bytes.
+pub const MAX_YAML_BYTES: usize = 1 << 20;
+const MAX_DEPTH: usize = 64;
+const MAX_NODES: usize = 200_000;
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    /// `plain` is true for unquoted scalars, which YAML may read as null, bool or number.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub pos: Pos,
+    pub kind: Kind,
+}
+
+/// A YAML scalar read with the core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+}
+
+impl Node {
+    pub fn scalar(&self) -> Option<Scalar<'_>> {
+        let Kind::Scalar { text, plain } = &self.kind else {
+            return None;
+        };
+        if !plain {
+            return Some(Scalar::Str(text));
+        }
+        Some(match text.as_str() {
+            "" | "~" | "null" | "Null" | "NULL" => Scalar::Null,
+            "true" | "True" | "TRUE" => Scalar::Bool(true),
+            "false" | "False" | "FALSE" => Scalar::Bool(false),
+            t => {
+                if let Ok(i) = t.parse::<i64>() {
+                    Scalar::Int(i)
+                } else if looks_numeric(t) {
+                    t.parse::<f64>()
+                        .map(Scalar::Float)
+                        .unwrap_or(Scalar::Str(t))
+                } else {
+                    Scalar::Str(t)
+                }
+            }
+        })
+    }
+
+    /// The scalar's text whatever its YAML type (`123456789012` stays as written).
+    pub fn text(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            Kind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            Kind::Scalar { .. } => match self.scalar() {
+                Some(Scalar::Null) => "null",
+                Some(Scalar::Bool(_)) => "a boolean",
+                Some(Scalar::Int(_)) | Some(Scalar::Float(_)) => "a number",
+                _ => "a string",
+            },
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+        }
+    }
+
+    /// Converts to JSON (for test events written in YAML). Keys become strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            Kind::Scalar { .. } => match self.scalar() {
+                Some(Scalar::Null) | None => Value::Null,
+                Some(Scalar::Bool(b)) => Value::Bool(b),
+                Some(Scalar::Int(i)) => Value::from(i),
+                Some(Scalar::Float(f)) => serde_json::Number::from_f64(f)
+                    .map(Value::Number)
+                    .unwrap_or(Value::Null),
+                Some(Scalar::Str(s)) => Value::String(s.to_string()),
+            },
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Kind::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.text().unwrap_or_default().to_string(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn looks_numeric(t: &str) -> bool {
+    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
+    t.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+}
+
+/// A problem found while reading YAML, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+    }
+}
+
+enum Frame {
+    Seq(Pos, Vec<Node>),
+    Map(Pos, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Parses one YAML document into a positioned tree. An empty document gives `None`.
+pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
+    if src.len() > MAX_YAML_BYTES {
+        return Err(YamlError {
+            pos: Pos { line: 1, col: 1 },
+            message: format!(
+                "file is {} bytes; the limit is {MAX_YAML_BYTES} bytes",
+                src.len()
+            ),
+        });
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut nodes = 0usize;
+    let mut docs = 0usize;
+    for item in Parser::new_from_str(src) {
+        let (event, span) = item.map_err(|e| YamlError {
+            pos: Pos {
+                line: e.marker().line(),
+                col: e.marker().col() + 1,
+            },
+            message: format!("YAML syntax error: {}", e.info()),
+        })?;
+        let pos = pos_of(&span);
+        let finished = match event {
+            Event::DocumentStart(_) => {
+                docs += 1;
+                if docs > 1 {
+                    return Err(YamlError {
+                        pos,
+                        message: "only one YAML document per file (remove the second `---`)".into(),
+                    });
+                }
+                None
+            }
+            Event::Alias(_) => {
+                return Err(YamlError {
+                    pos,
+                    message:
+                        "YAML aliases (*name) are not supported in rule files; write the value out"
+                            .into(),
+                })
+            }
+            Event::Scalar(text, style, _, _) => Some(Node {
+                pos,
+                kind: Kind::Scalar {
+                    text: text.into_owned(),
+                    plain: matches!(style, ScalarStyle::Plain),
+                },
+            }),
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(YamlError {
+                        pos,
+                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                    });
+                }
+                stack.push(if matches!(event, Event::SequenceStart(..)) {
+                    Frame::Seq(pos, Vec::new())
+                } else {
+                    Frame::Map(pos, Vec::new(), None)
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq(p, items)) => Some(Node {
+                    pos: p,
+                    kind: Kind::Seq(items),
+                }),
+                Some(Frame::Map(p, entries, _)) => Some(Node {
+                    pos: p,
+                    kind: Kind::Map(entries),
+                }),
+                None => None,
+            },
+            _ => None,
+        };
+        let Some(node) = finished else { continue };
+        nodes += 1;
+        if nodes > MAX_NODES {
+            return Err(YamlError {
+                pos,
+                message: format!("more than {MAX_NODES} YAML nodes"),
+            });
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq(_, items)) => items.push(node),
+            Some(Frame::Map(_, entries, key)) => match key.take() {
+                None => {
+                    if !matches!(node.kind, Kind::Scalar { .. }) {
+                        return Err(YamlError {
+                            pos: node.pos,
+                            message: "mapping keys must be plain text".into(),
+                        });
+                    }
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.text() == node.text())
+                    {
+                        return Err(YamlError {
+                            pos: node.pos,
+                            message: format!(
+                                "duplicate key '{}' (first at {})",
+                                node.text().unwrap_or_default(),
+                                first.pos
+                            ),
+                        });
+                    }
+                    *key = Some(node);
+                }
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_positions_and_types() {
+        let n = parse("a: 1\nb:\n  - x\n  - 'y'\nc: ~\n").unwrap().unwrap();
+        let m = n.as_map().unwrap();
+        assert_eq!(m[0].0.pos, Pos { line: 1, col: 1 });
+        assert_eq!(m[0].1.scalar(), Some(Scalar::Int(1)));
+        let seq = m[1].1.as_seq().unwrap();
+        assert_eq!(seq[1].pos, Pos { line: 4, col: 5 });
+        assert_eq!(seq[1].scalar(), Some(Scalar::Str("y")));
+        assert_eq!(m[2].1.scalar(), Some(Scalar::Null));
+    }
+
+    #[test]
+    fn refuses_aliases_and_duplicate_keys() {
+        let e = parse("a: &x [1]\nb: *x\n").unwrap_err();
+        assert!(e.message.contains("aliases"), "{e:?}");
+        assert_eq!(e.pos.line, 2);
+        let e = parse("a: 1\na: 2\n").unwrap_err();
+        assert!(e.message.contains("duplicate key 'a'"), "{e:?}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.message.starts_with("YAML syntax error"), "{e:?}");
+        assert!(e.pos.line >= 1);
+    }
+
+    #[test]
+    fn account_ids_keep_their_text() {
+        let n = parse("- 012345678901\n").unwrap().unwrap();
+        assert_eq!(n.as_seq().unwrap()[0].text(), Some("012345678901"));
+    }
+}

@@ -1,0 +1,302 @@
+//! Sources: turn bytes into CloudTrail records, whatever envelope they came in.
+//!
+//! The format is read from the content (gzip magic, then the JSON shape), never from a file
+//! name. Records are handed out one at a time, so memory does not grow with the input;
+//! a malformed record is reported with its position and the rest is still processed.
+
+mod envelope;
+pub mod gunzip;
+pub mod split;
+
+use crate::event::Event;
+use split::{JsonReader, Raw, ScanState, SplitError};
+use std::fmt;
+use std::io::{self, BufRead};
+
+/// Size caps for decoding; all configurable from the CLI and the Lambda.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most bytes a gzip stream may inflate to.
+    pub max_decompressed: u64,
+    /// Largest single record, in bytes.
+    pub max_record: usize,
+    /// Largest non-streamed document (CloudWatch Logs batch, EventBridge event).
+    pub max_envelope: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_decompressed: 2 << 30,
+            max_record: 256 << 10,
+            max_envelope: 16 << 20,
+        }
+    }
+}
+
+/// What the input turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"Records":[…]}` as CloudTrail writes to S3.
+    Records,
+    /// A bare JSON array of records.
+    Array,
+    /// One JSON value per line.
+    Ndjson,
+    /// A CloudWatch Logs subscription payload (`awslogs` or its decoded `DATA_MESSAGE`).
+    CloudWatchLogs,
+    /// CloudWatch Logs `CONTROL_MESSAGE`: nothing to evaluate.
+    CloudWatchControl,
+    /// An EventBridge event carrying a CloudTrail record in `detail`.
+    EventBridge,
+    /// A single record object.
+    Record,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Records => "CloudTrail Records file",
+            Format::Array => "JSON array of records",
+            Format::Ndjson => "NDJSON",
+            Format::CloudWatchLogs => "CloudWatch Logs subscription payload",
+            Format::CloudWatchControl => "CloudWatch Logs control message",
+            Format::EventBridge => "EventBridge event",
+            Format::Record => "single record",
+        })
+    }
+}
+
+/// Where a malformed record sits in its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// Byte offset (of the decompressed stream) where the record starts.
+    Byte(u64),
+    /// 1-based line of an NDJSON file.
+    Line(u64),
+    /// 0-based index in a CloudWatch Logs batch's `logEvents`.
+    LogEvent(usize),
+    /// 0-based index in a `Records` array held in memory.
+    Record(usize),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Byte(b) => write!(f, "byte {b}"),
+            Position::Line(l) => write!(f, "line {l}"),
+            Position::LogEvent(i) => write!(f, "logEvents[{i}]"),
+            Position::Record(i) => write!(f, "Records[{i}]"),
+        }
+    }
+}
+
+/// One thing found in the input.
+#[derive(Debug)]
+pub enum Item {
+    Record(Event),
+    /// A record that could not be used; the rest of the input is still read.
+    Malformed {
+        at: Position,
+        reason: String,
+    },
+}
+
+/// Why an input could not be read (records before the failure were already handed out).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty input")]
+    Empty,
+    #[error("not CloudTrail input: {0}")]
+    NotCloudTrail(String),
+    #[error("broken input at byte {offset}: {reason}")]
+    Broken { offset: u64, reason: String },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Decodes `input` (plain or gzip), calling `on` for every record or malformed record.
+pub fn decode(
+    input: impl BufRead,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<Format, DecodeError> {
+    let input = gunzip::maybe_gunzip(input, limits.max_decompressed)?;
+    let mut r = JsonReader::new(input);
+    let broken = |r: &JsonReader<_>, e: SplitError| match e {
+        SplitError::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => DecodeError::Broken {
+            offset: r.offset(),
+            reason: io.to_string(),
+        },
+        other => DecodeError::Broken {
+            offset: r.offset(),
+            reason: other.to_string(),
+        },
+    };
+    match r.peek().map_err(|e| broken(&r, e))? {
+        None => Err(DecodeError::Empty),
+        Some(b'[') => {
+            r.expect(b'[').map_err(|e| broken(&r, e))?;
+            stream_array(&mut r, limits, on).map_err(|e| broken(&r, e))?;
+            trailing(&mut r).map_err(|e| broken(&r, e))?;
+            Ok(Format::Array)
+        }
+        Some(b'{') => decode_object_stream(&mut r, limits, on).map_err(|e| match e {
+            Failure::Split(e) => broken(&r, e),
+            Failure::Decode(d) => d,
+        }),
+        Some(b) => Err(DecodeError::NotCloudTrail(format!(
+            "starts with {}, not a JSON object or array",
+            printable(b)
+        ))),
+    }
+}
+
+fn printable(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+enum Failure {
+    Split(SplitError),
+    Decode(DecodeError),
+}
+
+impl From<SplitError> for Failure {
+    fn from(e: SplitError) -> Self {
+        Failure::Split(e)
+    }
+}
+
+/// Streams the elements of an array whose `[` was consumed, through the closing `]`.
+fn stream_array<R: BufRead>(
+    r: &mut JsonReader<R>,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<(), SplitError> {
+    if r.eat(b']')? {
+        return Ok(());
+    }
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        buf.clear();
+        r.peek()?;
+        let start = r.offset();
+        match r.read_value(&mut buf, limits.max_record)? {
+            Raw::Complete => on(envelope::record_from_bytes(&buf, Position::Byte(start))),
+            Raw::TooLarge(n) => on(Item::Malformed {
+                at: Position::Byte(start),
+                reason: format!(
+                    "record of {n} bytes exceeds the limit of {} bytes",
+                    limits.max_record
+                ),
+            }),
+        }
+        if buf.capacity() > 4 * limits.max_record.max(4096) {
+            buf = Vec::with_capacity(4096);
+        }
+        if !r.eat(b',')? {
+            return r.expect(b']');
+        }
+    }
+}
+
+fn trailing<R: BufRead>(r: &mut JsonReader<R>) -> Result<(), SplitError> {
+    match r.peek()? {
+        None => Ok(()),
+        Some(b) => Err(SplitError::Unexpected(b)),
+    }
+}
+
+/// Input starting with `{`: a Records file (streamed), or a sequence of JSON objects
+/// (a single record, an envelope, or NDJSON).
+fn decode_object_stream<R: BufRead>(
+    r: &mut JsonReader<R>,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<Format, Failure> {
+    r.expect(b'{')?;
+    let mut doc = b"{".to_vec();
+    if r.peek()? == Some(b'"') {
+        let key = r.read_key(64)?;
+        if key == b"\"Records\"" {
+            r.expect(b':')?;
+            if r.peek()? == Some(b'[') {
+                r.expect(b'[')?;
+                stream_array(r, limits, on)?;
+                // Any keys after Records are read and ignored.
+                while r.eat(b',')? {
+                    r.read_key(limits.max_envelope)?;
+                    r.expect(b':')?;
+                    r.read_value(&mut Vec::new(), 0)?;
+                }
+                r.expect(b'}')?;
+                trailing(r)?;
+                return Ok(Format::Records);
+            }
+            return Err(Failure::Decode(DecodeError::NotCloudTrail(
+                "\"Records\" is not an array".into(),
+            )));
+        }
+        doc.extend_from_slice(&key);
+    }
+    // Not a Records file: read the first whole object.
+    if let Raw::TooLarge(n) =
+        r.read_rest(&mut doc, limits.max_envelope, ScanState::inside_container())?
+    {
+        return Err(Failure::Decode(DecodeError::NotCloudTrail(format!(
+            "a {n}-byte JSON document that is not a streamed Records file exceeds the limit of {} bytes",
+            limits.max_envelope
+        ))));
+    }
+    if doc.contains(&b'\n') {
+        // A pretty-printed document: it must be the only thing in the input.
+        trailing(r)?;
+        return envelope::classify_document(&doc, limits, on).map_err(Failure::Decode);
+    }
+    let mut buf = Vec::new();
+    r.read_line(&mut buf, limits.max_record)?;
+    if !buf.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure::Decode(DecodeError::Broken {
+            offset: r.offset(),
+            reason: "unexpected data after the first JSON value on line 1".into(),
+        }));
+    }
+    // More lines make it NDJSON: every line is classified on its own; a bad line costs one line.
+    let (mut line, mut ndjson) = (1u64, false);
+    while let Some(raw) = {
+        buf.clear();
+        r.read_line(&mut buf, limits.max_record)?
+    } {
+        line += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if !ndjson {
+            ndjson = true;
+            envelope::classify_line(&doc, 1, limits, on).map_err(Failure::Decode)?;
+        }
+        match raw {
+            Raw::Complete => {
+                envelope::classify_line(&buf, line, limits, on).map_err(Failure::Decode)?
+            }
+            Raw::TooLarge(n) => on(Item::Malformed {
+                at: Position::Line(line),
+                reason: format!(
+                    "line of {n} bytes exceeds the limit of {} bytes",
+                    limits.max_record
+                ),
+            }),
+        }
+    }
+    if ndjson {
+        return Ok(Format::Ndjson);
+    }
+    envelope::classify_document(&doc, limits, on).map_err(Failure::Decode)
+}
+
+#[cfg(test)]
+mod tests;

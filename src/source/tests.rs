@@ -1,0 +1,210 @@
+use super::*;
+use base64::Engine;
+use flate2::{write::GzEncoder, Compression};
+use std::io::Write;
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+struct Out {
+    names: Vec<String>,
+    malformed: Vec<(Position, String)>,
+}
+
+fn run(input: &[u8]) -> (Result<Format, DecodeError>, Out) {
+    run_with(input, &Limits::default())
+}
+
+fn run_with(input: &[u8], limits: &Limits) -> (Result<Format, DecodeError>, Out) {
+    let mut out = Out {
+        names: vec![],
+        malformed: vec![],
+    };
+    let r = decode(input, limits, &mut |i| match i {
+        Item::Record(e) => out.names.push(e.event_name().unwrap_or("-").to_string()),
+        Item::Malformed { at, reason } => out.malformed.push((at, reason)),
+    });
+    (r, out)
+}
+
+const REC: &str = r#"{"eventVersion":"1.08","eventName":"A","eventTime":"2023-01-01T00:00:00Z"}"#;
+
+#[test]
+fn records_file_plain_and_gzip() {
+    let doc = format!(r#"{{"Records":[{REC}, {{"eventName":"B"}}]}}"#);
+    for input in [doc.as_bytes().to_vec(), gz(doc.as_bytes())] {
+        let (r, out) = run(&input);
+        assert_eq!(r.unwrap(), Format::Records);
+        assert_eq!(out.names, ["A", "B"]);
+    }
+}
+
+#[test]
+fn malformed_record_in_records_file_is_reported_with_offset() {
+    let doc = format!(r#"{{"Records":[{REC},{{"eventName":tru}},7,{REC}]}}"#);
+    let (r, out) = run(doc.as_bytes());
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.names, ["A", "A"]);
+    let offset = doc.find("{\"eventName\":tru").unwrap() as u64;
+    assert_eq!(out.malformed[0].0, Position::Byte(offset));
+    assert!(out.malformed[1].1.contains("found a number"));
+}
+
+#[test]
+fn broken_records_file_gives_byte_offset_after_earlier_records() {
+    let doc = format!(r#"{{"Records":[{REC},{REC} x"#);
+    let (r, out) = run(doc.as_bytes());
+    assert_eq!(out.names, ["A", "A"]);
+    match r {
+        Err(DecodeError::Broken { offset, .. }) => assert_eq!(offset, doc.len() as u64 - 1),
+        other => panic!("{other:?}"),
+    }
+    let (r, _) = run(&gz(doc.as_bytes())[..30]);
+    assert!(matches!(r, Err(DecodeError::Broken { .. })), "{r:?}");
+}
+
+#[test]
+fn oversized_record_is_skipped_and_the_rest_read() {
+    let big = format!(r#"{{"eventName":"X","pad":"{}"}}"#, "a".repeat(1000));
+    let doc = format!(r#"{{"Records":[{big},{REC}]}}"#);
+    let limits = Limits {
+        max_record: 500,
+        ..Limits::default()
+    };
+    let (r, out) = run_with(doc.as_bytes(), &limits);
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.names, ["A"]);
+    assert!(
+        out.malformed[0].1.contains("exceeds the limit of 500"),
+        "{:?}",
+        out.malformed
+    );
+}
+
+#[test]
+fn decompressed_cap_is_enforced() {
+    let doc = format!(r#"{{"Records":[{}]}}"#, vec![REC; 1000].join(","));
+    let limits = Limits {
+        max_decompressed: 10_000,
+        ..Limits::default()
+    };
+    let (r, _) = run_with(&gz(doc.as_bytes()), &limits);
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.contains("decompressed size exceeds the limit of 10000"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ndjson_with_a_bad_line() {
+    let doc = format!("{REC}\n\n{{\"eventName\": nope}}\n{REC}\n");
+    let (r, out) = run(doc.as_bytes());
+    assert_eq!(r.unwrap(), Format::Ndjson);
+    assert_eq!(out.names, ["A", "A"]);
+    assert_eq!(out.malformed.len(), 1);
+    assert_eq!(out.malformed[0].0, Position::Line(3));
+}
+
+#[test]
+fn bare_array_and_single_record() {
+    let (r, out) = run(format!("[{REC},{REC}]").as_bytes());
+    assert_eq!(r.unwrap(), Format::Array);
+    assert_eq!(out.names.len(), 2);
+    let (r, out) = run(format!("  {REC}\n").as_bytes());
+    assert_eq!(r.unwrap(), Format::Record);
+    assert_eq!(out.names, ["A"]);
+}
+
+fn logs_message(messages: &[&str]) -> String {
+    let events: Vec<_> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| serde_json::json!({"id": i.to_string(), "timestamp": 0, "message": m}))
+        .collect();
+    serde_json::json!({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"g",
+        "logStream":"s","subscriptionFilters":["f"],"logEvents":events})
+    .to_string()
+}
+
+#[test]
+fn cloudwatch_logs_payloads() {
+    let data = logs_message(&[REC, "{broken", REC]);
+    let (r, out) = run(data.as_bytes());
+    assert_eq!(r.unwrap(), Format::CloudWatchLogs);
+    assert_eq!(out.names, ["A", "A"]);
+    assert_eq!(out.malformed[0].0, Position::LogEvent(1));
+
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gz(data.as_bytes()));
+    let event = serde_json::json!({"awslogs": {"data": b64}}).to_string();
+    let (r, out) = run(event.as_bytes());
+    assert_eq!(r.unwrap(), Format::CloudWatchLogs);
+    assert_eq!(out.names, ["A", "A"]);
+
+    let control =
+        r#"{"messageType":"CONTROL_MESSAGE","logEvents":[{"message":"CWL CONTROL MESSAGE"}]}"#;
+    let (r, out) = run(control.as_bytes());
+    assert_eq!(r.unwrap(), Format::CloudWatchControl);
+    assert!(out.names.is_empty() && out.malformed.is_empty());
+}
+
+#[test]
+fn eventbridge_events() {
+    for dt in [
+        "AWS API Call via CloudTrail",
+        "AWS Console Sign In via CloudTrail",
+    ] {
+        let ev = format!(
+            r#"{{"version":"0","detail-type":"{dt}","source":"aws.signin","detail":{REC}}}"#
+        );
+        let (r, out) = run(ev.as_bytes());
+        assert_eq!(r.unwrap(), Format::EventBridge);
+        assert_eq!(out.names, ["A"]);
+    }
+    let ev =
+        r#"{"detail-type":"EC2 Instance State-change Notification","detail":{"state":"running"}}"#;
+    assert!(matches!(
+        run(ev.as_bytes()).0,
+        Err(DecodeError::NotCloudTrail(_))
+    ));
+}
+
+#[test]
+fn not_cloudtrail_and_empty() {
+    assert!(matches!(run(b"").0, Err(DecodeError::Empty)));
+    assert!(matches!(run(b"  \n").0, Err(DecodeError::Empty)));
+    assert!(matches!(
+        run(b"# README").0,
+        Err(DecodeError::NotCloudTrail(_))
+    ));
+    assert!(matches!(
+        run(br#"{"name":"pkg"}"#).0,
+        Err(DecodeError::NotCloudTrail(_))
+    ));
+    assert!(matches!(
+        run(br#"{"Records":{}}"#).0,
+        Err(DecodeError::NotCloudTrail(_))
+    ));
+    assert!(matches!(
+        run(b"\xff\xfe").0,
+        Err(DecodeError::NotCloudTrail(_))
+    ));
+}
+
+#[test]
+fn invalid_utf8_and_deep_nesting_cost_one_record() {
+    let mut doc = br#"{"Records":[{"eventName":"bad"#.to_vec();
+    doc.extend_from_slice(b"\xff\"},");
+    doc.extend_from_slice(format!("{}{REC}{}", "[".repeat(0), "").as_bytes());
+    doc.extend_from_slice(b",{\"eventName\":\"deep\",\"x\":");
+    doc.extend_from_slice("[".repeat(1000).as_bytes());
+    doc.extend_from_slice("]".repeat(1000).as_bytes());
+    doc.extend_from_slice(b"}]}");
+    let (r, out) = run(&doc);
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.names, ["A"]);
+    assert_eq!(out.malformed.len(), 2, "{:?}", out.malformed);
+}

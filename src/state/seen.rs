@@ -1,0 +1,99 @@
+//! Drops identical copies of an event: CloudTrail writes global events (IAM, STS, sign-in)
+//! to every trail that includes them, so the same record can arrive several times.
+//!
+//! A copy is the same `eventID`, `eventTime`, `eventName` and `recipientAccountId`; a record
+//! without `eventID` is never taken for a copy. Each entry is an 8-byte fingerprint plus
+//! its event time; entries older than the newest event time minus `horizon` are pruned.
+
+use super::fnv;
+use crate::event::Event;
+use std::collections::HashMap;
+
+pub struct Seen {
+    horizon: i64,
+    entries: HashMap<u64, i64>,
+    newest: i64,
+    since_prune: usize,
+}
+
+impl Seen {
+    pub fn new(horizon: i64) -> Seen {
+        Seen {
+            horizon,
+            entries: HashMap::new(),
+            newest: i64::MIN,
+            since_prune: 0,
+        }
+    }
+
+    /// True if `e` was seen before (and so must be dropped); otherwise remembers it.
+    pub fn is_duplicate(&mut self, e: &Event) -> bool {
+        let Some(id) = e.event_id() else { return false };
+        let field = |k: &str| e.str(k).unwrap_or("").as_bytes();
+        let key = fnv(&[
+            id.as_bytes(),
+            field("eventTime"),
+            field("eventName"),
+            field("recipientAccountId"),
+        ]);
+        let t = e.time.unwrap_or(self.newest);
+        if t > self.newest {
+            self.newest = t;
+        }
+        if self.entries.insert(key, t).is_some() {
+            return true;
+        }
+        self.since_prune += 1;
+        if self.since_prune >= 4096 && self.newest != i64::MIN {
+            self.since_prune = 0;
+            let cutoff = self.newest.saturating_sub(self.horizon);
+            self.entries.retain(|_, t| *t >= cutoff);
+            if self.entries.capacity() > 4 * self.entries.len().max(1024) {
+                self.entries.shrink_to_fit();
+            }
+        }
+        false
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(id: Option<&str>, t: &str, acct: &str) -> Event {
+        let mut v = json!({"eventTime": t, "eventName": "GetUser", "recipientAccountId": acct});
+        if let Some(id) = id {
+            v["eventID"] = json!(id);
+        }
+        Event::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn drops_copies_only() {
+        let mut s = Seen::new(3600);
+        assert!(!s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
+        assert!(s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
+        assert!(!s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "2")));
+        assert!(!s.is_duplicate(&ev(None, "2024-01-01T00:00:00Z", "1")));
+        assert!(!s.is_duplicate(&ev(None, "2024-01-01T00:00:00Z", "1")));
+    }
+
+    #[test]
+    fn memory_is_pruned_by_event_time() {
+        let mut s = Seen::new(60);
+        for i in 0..100_000i64 {
+            let t = crate::event::format_time(1_700_000_000 + i);
+            s.is_duplicate(&ev(Some(&i.to_string()), &t, "1"));
+        }
+        assert!(s.len() < 4096 + 61, "{}", s.len());
+    }
+}

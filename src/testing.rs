@@ -1,0 +1,70 @@
+//! Runs the `tests:` written inside each rule: every case gets a fresh pipeline holding
+//! only its rule, feeds its events in order, and compares the number of alerts.
+
+use crate::event::Event;
+use crate::pipeline::{Pipeline, DEFAULT_HORIZON};
+use crate::rules::{Rule, RuleSet};
+use crate::sink::Memory;
+use crate::source::Item;
+
+/// The result of one test case.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub rule_id: String,
+    pub file: String,
+    pub line: usize,
+    pub name: String,
+    /// `None` when it passed; otherwise what differed.
+    pub failure: Option<String>,
+}
+
+/// Runs every test of every rule, in rule order.
+pub fn run_all(rules: &[Rule]) -> Vec<CaseResult> {
+    let mut out = Vec::new();
+    for rule in rules {
+        let alone = RuleSet::new(vec![Rule {
+            enabled: true,
+            ..rule.clone()
+        }]);
+        for case in &rule.tests {
+            let mut pipeline = Pipeline::new(&alone, DEFAULT_HORIZON);
+            let mut sink = Memory::default();
+            let mut problems = Vec::new();
+            for (i, v) in case.events.iter().enumerate() {
+                match Event::from_value(v.clone()) {
+                    Some(e) => {
+                        if let Err(err) = pipeline.push(Item::Record(e), &mut sink, &mut |_, _| {})
+                        {
+                            problems.push(format!("event {i}: {err}"));
+                        }
+                    }
+                    None => problems.push(format!("event {i} is not an object")),
+                }
+            }
+            let got = sink.alerts.len();
+            let failure = if !problems.is_empty() {
+                Some(problems.join("; "))
+            } else if got != case.expect {
+                let r = &pipeline.report;
+                let mut msg = format!(
+                    "expected {} alert(s), got {got} (events {}, duplicates {}, suppressed {}, deduplicated {}, untimed {})",
+                    case.expect, r.events, r.duplicates, r.suppressed, r.deduplicated, r.untimed
+                );
+                for a in &sink.alerts {
+                    msg.push_str(&format!("\n      got: {} [{} event(s)]", a.title, a.count));
+                }
+                Some(msg)
+            } else {
+                None
+            };
+            out.push(CaseResult {
+                rule_id: rule.id.clone(),
+                file: rule.file.clone(),
+                line: case.pos.line,
+                name: case.name.clone(),
+                failure,
+            });
+        }
+    }
+    out
+}
