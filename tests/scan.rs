@@ -1,0 +1,304 @@
+//! `trailwatch scan` end to end: one state across inputs, exit codes, skipping, errors.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn burst_split_over_two_files_out_of_order_alerts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = "2024-05-01T";
+    // Five failures 09:57–10:04 straddle 10:00; the later file is read first.
+    let late = records(&[
+        hidden_failure(5, &format!("{d}10:03:55Z"), "123456789012", "198.51.100.1"),
+        hidden_failure(2, &format!("{d}09:59:05Z"), "123456789012", "203.0.113.9"),
+        hidden_failure(4, &format!("{d}10:02:30Z"), "123456789012", "198.51.100.1"),
+    ]);
+    let early = records(&[
+        hidden_failure(3, &format!("{d}10:01:10Z"), "123456789012", "203.0.113.9"),
+        hidden_failure(1, &format!("{d}09:57:40Z"), "123456789012", "203.0.113.9"),
+    ]);
+    let a = write(dir.path(), "a.json.gz", &gzip(&late));
+    let b = write(dir.path(), "b.json", &early);
+    let run = trailwatch(&["scan", &a, &b], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let alerts = run.alerts();
+    assert_eq!(alerts.len(), 1, "{}", run.stdout);
+    let alert = &alerts[0];
+    assert_eq!(alert["rule_id"], "hidden-username-burst");
+    assert_eq!(alert["count"], 5);
+    assert_eq!(alert["account_id"], "123456789012");
+    assert_eq!(alert["first_seen"], "2024-05-01T09:57:40Z");
+    assert_eq!(alert["last_seen"], "2024-05-01T10:03:55Z");
+    assert_eq!(alert["source_ips"], json!(["198.51.100.1", "203.0.113.9"]));
+    assert_eq!(alert["group"], json!({"account_id": "123456789012"}));
+    assert_eq!(alert["event_ids"].as_array().unwrap().len(), 5);
+    assert!(
+        !run.stdout.contains("HIDDEN_DUE_TO_SECURITY_REASONS is"),
+        "no guessing"
+    );
+    // The same inputs in the other order give the same alert and fingerprint.
+    let again = trailwatch(&["scan", &b, &a], None);
+    assert_eq!(again.alerts()[0]["fingerprint"], alert["fingerprint"]);
+}
+
+#[test]
+fn four_and_four_eleven_minutes_apart_do_not_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let times = ["10:00:00", "10:00:40", "10:01:20", "10:02:00"];
+    let first: Vec<_> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            hidden_failure(
+                i as u32,
+                &format!("2024-05-01T{t}Z"),
+                "123456789012",
+                "192.0.2.9",
+            )
+        })
+        .collect();
+    let later = ["10:13:01", "10:13:30", "10:14:00", "10:14:30"];
+    let second: Vec<_> = later
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            hidden_failure(
+                10 + i as u32,
+                &format!("2024-05-01T{t}Z"),
+                "123456789012",
+                "192.0.2.9",
+            )
+        })
+        .collect();
+    let a = write(dir.path(), "a.json", &records(&second));
+    let b = write(dir.path(), "b.json", &records(&first));
+    let run = trailwatch(&["scan", &a, &b], None);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn a_copy_in_another_file_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = root_failure(1, "2024-05-01T10:00:00Z");
+    let a = write(
+        dir.path(),
+        "us-east-1.json",
+        &records(std::slice::from_ref(&ev)),
+    );
+    let b = write(dir.path(), "eu-west-1.json.gz", &gzip(&records(&[ev])));
+    let run = trailwatch(&["scan", &a, &b], None);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.alerts().len(), 1);
+    assert!(
+        run.stderr.contains("2 events, 1 duplicates"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn directories_skip_what_is_not_cloudtrail_but_named_files_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "README.md", b"# notes\n");
+    write(dir.path(), "rule.yaml", b"id: x\n");
+    write(
+        dir.path(),
+        "package.json",
+        br#"{"name":"x","version":"1.0.0"}"#,
+    );
+    write(
+        dir.path(),
+        "labels.jsonl",
+        b"{\"eventName\":\"A\",\"i\":0}\n{\"eventName\":\"B\",\"i\":1}\n",
+    );
+    let sub = dir.path().join("nested");
+    std::fs::create_dir(&sub).unwrap();
+    write(
+        &sub,
+        "trail.json.gz",
+        &gzip(&records(&[root_failure(1, "2024-05-01T10:00:00Z")])),
+    );
+    let d = dir.path().display().to_string();
+    let run = trailwatch(&["scan", &d], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.alerts().len(), 1);
+    assert_eq!(
+        run.stderr.matches("skipped: not CloudTrail input").count(),
+        4,
+        "{}",
+        run.stderr
+    );
+
+    let named = dir.path().join("package.json").display().to_string();
+    let trail = sub.join("trail.json.gz").display().to_string();
+    let run = trailwatch(&["scan", &named, &trail], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("package.json: error: not CloudTrail input"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.alerts().len(),
+        1,
+        "alerts from the readable input are still printed"
+    );
+
+    let missing = dir.path().join("nope.json").display().to_string();
+    assert_eq!(trailwatch(&["scan", &missing], None).code, 2);
+}
+
+#[test]
+fn malformed_records_are_reported_not_fatal() {
+    let good = serde_json::to_string(&root_failure(1, "2024-05-01T10:00:00Z")).unwrap();
+    let input = format!(
+        "{good}\n{{\"eventName\": broken\n{}\n",
+        serde_json::to_string(&root_failure(2, "2024-05-01T10:01:00Z")).unwrap()
+    );
+    let run = trailwatch(&["scan", "-"], Some(input.as_bytes()));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.alerts().len(), 2);
+    assert!(
+        run.stderr.contains("malformed record at line 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("1 malformed"), "{}", run.stderr);
+}
+
+#[test]
+fn a_truncated_file_is_an_error_after_its_first_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = records(&[
+        root_failure(1, "2024-05-01T10:00:00Z"),
+        root_failure(2, "2024-05-01T10:05:00Z"),
+    ]);
+    data.truncate(data.len() - 40);
+    let f = write(dir.path(), "cut.json", &data);
+    let run = trailwatch(&["scan", &f], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("broken input at byte"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.alerts().len(), 1);
+}
+
+#[test]
+fn alerts_carry_the_documented_schema() {
+    let run = trailwatch(
+        &["scan", "-"],
+        Some(&records(&[root_failure(7, "2024-05-01T10:00:00Z")])),
+    );
+    let a = &run.alerts()[0];
+    for key in [
+        "rule_id",
+        "title",
+        "severity",
+        "account_id",
+        "region",
+        "count",
+        "event_ids",
+        "first_seen",
+        "last_seen",
+        "group",
+        "fingerprint",
+        "event_name",
+        "event_source",
+        "actor",
+        "source_ips",
+        "user_agent",
+        "description",
+        "runbook",
+        "references",
+        "tags",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key}: {a}");
+    }
+    assert_eq!(a["severity"], "high");
+    assert_eq!(
+        a["event_ids"],
+        json!(["10000000-0000-4000-8000-000000000007"])
+    );
+    assert_eq!(a["fingerprint"].as_str().unwrap().len(), 16);
+    let text = trailwatch(
+        &["scan", "--format", "text", "-"],
+        Some(&records(&[root_failure(7, "2024-05-01T10:00:00Z")])),
+    );
+    assert!(
+        text.stdout
+            .starts_with("[HIGH] Failed console sign-in by Root"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn lists_can_be_overridden_and_rules_replaced() {
+    let assume = json!({"eventVersion":"1.05","eventTime":"2014-07-18T15:07:39Z","eventSource":"sts.amazonaws.com",
+        "eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::777788889999:user/JohnDoe","accountId":"777788889999"},
+        "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/EC2-dev"},"sharedEventID":"s-1","eventID":"e-1","recipientAccountId":"111122223333"});
+    let input = records(&[assume]);
+    assert_eq!(trailwatch(&["scan", "-"], Some(&input)).alerts().len(), 1);
+    let run = trailwatch(
+        &["scan", "--list", "trusted_accounts=777788889999", "-"],
+        Some(&input),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "any-sts.yaml", b"id: any-sts\ntitle: STS {eventName}\nseverity: low\nmatch:\n  eventSource: sts.amazonaws.com\n");
+    let d = dir.path().display().to_string();
+    let run = trailwatch(&["scan", "--rules", &d, "-"], Some(&input));
+    let alerts = run.alerts();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["rule_id"], "any-sts");
+    assert_eq!(alerts[0]["title"], "STS AssumeRole");
+}
+
+#[test]
+fn cloudwatch_and_eventbridge_inputs() {
+    use base64::Engine;
+    let ev = serde_json::to_string(&root_failure(3, "2024-05-01T10:00:00Z")).unwrap();
+    let msg = json!({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"g","logStream":"s",
+        "subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":0,"message":ev},{"id":"2","timestamp":0,"message":"{oops"}]});
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(msg.to_string().as_bytes()));
+    let lambda_event = json!({"awslogs":{"data":data}}).to_string();
+    let run = trailwatch(&["scan", "-"], Some(lambda_event.as_bytes()));
+    assert_eq!(run.alerts().len(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("malformed record at logEvents[1]"),
+        "{}",
+        run.stderr
+    );
+
+    let eb = json!({"version":"0","detail-type":"AWS Console Sign In via CloudTrail","source":"aws.signin",
+        "detail": root_failure(4, "2024-05-01T10:00:00Z")}).to_string();
+    let run = trailwatch(&["scan", "-"], Some(eb.as_bytes()));
+    assert_eq!(run.alerts().len(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn make_run_examples_alert() {
+    let run = trailwatch(
+        &["scan", concat!(env!("CARGO_MANIFEST_DIR"), "/examples")],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let ids: Vec<String> = run
+        .alerts()
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap().to_string())
+        .collect();
+    for id in [
+        "root-adjacent-login-failure",
+        "hidden-username-burst",
+        "cross-account-assume-role",
+    ] {
+        assert!(ids.contains(&id.to_string()), "{id} missing from {ids:?}");
+    }
+}
