@@ -93,3 +93,117 @@ impl<'r> Pipeline<'r> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+    use crate::rules::RuleFile;
+    use crate::sink::Memory;
+    use serde_json::json;
+
+    fn set(rules: &[(&str, &str)]) -> RuleSet {
+        let files: Vec<RuleFile> = rules
+            .iter()
+            .map(|(id, body)| RuleFile {
+                path: format!("{id}.yaml"),
+                text: format!("id: {id}\ntitle: t {{eventName}}\nseverity: low\n{body}"),
+            })
+            .collect();
+        let (set, diags) = RuleSet::compile(&files, &[], &[], 1_700_000_000);
+        assert!(diags.is_empty(), "{diags:?}");
+        set.unwrap()
+    }
+
+    fn run(set: &RuleSet, events: &[serde_json::Value]) -> (Report, Memory) {
+        let mut p = Pipeline::new(set, DEFAULT_HORIZON);
+        let mut sink = Memory::default();
+        for e in events {
+            let item = Item::Record(Event::from_value(e.clone()).unwrap());
+            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+        }
+        (p.report, sink)
+    }
+
+    #[test]
+    fn rules_alert_independently_and_suppressions_are_counted() {
+        let s = set(&[
+            ("a", "match:\n  eventName: DeleteTrail\n"),
+            ("b", "match:\n  eventSource: cloudtrail.amazonaws.com\nsuppress:\n  - match: {userIdentity.arn: {suffix: /ci}}\n    reason: CI rotates trails\n    owner: secops\n    expires: 2099-01-01\n"),
+        ]);
+        let ev = |arn: &str, id: &str| {
+            json!({"eventName":"DeleteTrail","eventSource":"cloudtrail.amazonaws.com",
+            "eventTime":"2024-01-01T00:00:00Z","eventID":id,"userIdentity":{"arn":arn}})
+        };
+        let (r, sink) = run(
+            &s,
+            &[
+                ev("arn:aws:iam::1:user/alice", "1"),
+                ev("arn:aws:iam::1:user/ci", "2"),
+            ],
+        );
+        let ids: Vec<&str> = sink.alerts.iter().map(|a| a.rule_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "a"]);
+        assert_eq!((r.events, r.alerts, r.suppressed), (2, 3, 1));
+    }
+
+    #[test]
+    fn expired_suppressions_stop_applying() {
+        let files = [RuleFile {
+            path: "x.yaml".into(),
+            text: "id: x\ntitle: t\nseverity: low\nmatch:\n  eventName: A\nsuppress:\n  - match: {eventName: A}\n    reason: r\n    owner: o\n    expires: 2020-01-01\n".into(),
+        }];
+        let (set, diags) = RuleSet::compile(&files, &[], &[], 1_700_000_000);
+        assert_eq!(diags.len(), 1);
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("x.yaml:10:14: warning: suppression expired on 2020-01-01"),
+            "{}",
+            diags[0]
+        );
+        let (r, _) = run(&set.unwrap(), &[json!({"eventName":"A"})]);
+        assert_eq!((r.alerts, r.suppressed), (1, 0));
+    }
+
+    #[test]
+    fn untimed_records_skip_windows_but_not_plain_rules() {
+        let s = set(&[
+            (
+                "burst",
+                "match:\n  eventName: A\nthreshold: {count: 2, window: 1m}\n",
+            ),
+            ("plain", "match:\n  eventName: A\n"),
+        ]);
+        let (r, sink) = run(
+            &s,
+            &[
+                json!({"eventName":"A","eventTime":"not a date"}),
+                json!({"eventName":"A"}),
+            ],
+        );
+        assert_eq!(sink.alerts.len(), 2);
+        assert!(sink.alerts.iter().all(|a| a.rule_id == "plain"));
+        assert_eq!(r.untimed, 2);
+    }
+
+    #[test]
+    fn cooldown_uses_event_time() {
+        let s = set(&[(
+            "k",
+            "match:\n  eventName: A\ndedup: {key: [userIdentity.arn], cooldown: 1h}\n",
+        )]);
+        let ev = |t: &str, id: &str| json!({"eventName":"A","eventTime":t,"eventID":id,"userIdentity":{"arn":"x"}});
+        let (r, sink) = run(
+            &s,
+            &[
+                ev("2024-01-01T10:00:00Z", "1"),
+                ev("2024-01-01T10:59:00Z", "2"),
+                ev("2024-01-01T09:30:00Z", "3"),
+                ev("2024-01-01T11:00:00Z", "4"),
+            ],
+        );
+        assert_eq!(sink.alerts.len(), 2);
+        assert_eq!(r.deduplicated, 2);
+    }
+}
