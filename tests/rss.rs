@@ -7,24 +7,7 @@ use std::process::{Command, Stdio};
 const TARGET_BYTES: u64 = 1 << 30;
 
 fn record(i: u64) -> String {
-    let t = 1_700_000_000 + i as i64;
-    let (d, s) = (t / 86_400, t % 86_400);
-    // Days since epoch → date (same civil-from-days algorithm as the crate, inlined).
-    let z = d + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let time = format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
-    );
+    let time = trailwatch::event::format_time(1_700_000_000 + i as i64);
     let name = [
         "GetObject",
         "ConsoleLogin",
