@@ -91,7 +91,7 @@ pub fn compile(node: &Node, cx: &mut Ctx) -> Option<Cond> {
                     }
                     None
                 }
-                Ok(field) => field_test(field, v, cx).map(Cond::Test),
+                Ok(field) => field_test(key, field, v, cx).map(Cond::Test),
             },
         };
         match c {
@@ -159,7 +159,7 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
     Ok(FieldRef::Path(path))
 }
 
-fn field_test(field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
+fn field_test(name: &str, field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
     let mut ignore_case = false;
     if let Some(entries) = v.as_map() {
         for (k, val) in entries {
@@ -171,7 +171,7 @@ fn field_test(field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
             }
         }
     }
-    let ops = ops(v, ignore_case, cx)?;
+    let ops = ops(name, v, ignore_case, cx)?;
     Some(FieldTest {
         field,
         ops,
@@ -179,8 +179,8 @@ fn field_test(field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
     })
 }
 
-/// A field's value: literal, list, or operator map.
-fn ops(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
+/// A field's value: literal, list, or operator map. `name` is the field as written.
+fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
     if v.as_seq().is_some() {
         return Some(vec![one_of(v, ic, cx)?]);
     }
@@ -230,35 +230,57 @@ fn ops(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                         }
                     })
                     .collect();
-                let joined = if pats.len() == 1 {
-                    pats[0].clone()
-                } else {
-                    pats.iter()
-                        .map(|p| format!("(?:{p})"))
-                        .collect::<Vec<_>>()
-                        .join("|")
+                let build = |pat: &str| {
+                    RegexBuilder::new(pat)
+                        .case_insensitive(ic)
+                        .size_limit(REGEX_SIZE_LIMIT)
+                        .dfa_size_limit(REGEX_SIZE_LIMIT)
+                        .build()
+                        .map_err(|e| {
+                            let msg = e.to_string();
+                            let last = msg.lines().last().unwrap_or("").trim();
+                            format!("invalid {key}: {}", last.trim_start_matches("error: "))
+                        })
                 };
-                match RegexBuilder::new(&joined)
-                    .case_insensitive(ic)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                {
+                if pats.len() == 1 {
+                    return match build(&pats[0]) {
+                        Ok(re) => Some(Op::Regex(re)),
+                        Err(msg) => {
+                            cx.diags.error(items_of(val)[0].pos, msg);
+                            None
+                        }
+                    };
+                }
+                // Each pattern on its own first, so an error points at its list item.
+                let mut ok = true;
+                for (pat, item) in pats.iter().zip(items_of(val)) {
+                    if let Err(msg) = build(pat) {
+                        cx.diags.error(item.pos, msg);
+                        ok = false;
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                let joined = pats
+                    .iter()
+                    .map(|p| format!("(?:{p})"))
+                    .collect::<Vec<_>>()
+                    .join("|");
+                match build(&joined) {
                     Ok(re) => Some(Op::Regex(re)),
-                    Err(e) => {
-                        let msg = e.to_string();
-                        let first = msg.lines().last().unwrap_or("").trim().to_string();
-                        cx.diags.error(val.pos, format!("invalid {key}: {first}"));
+                    Err(msg) => {
+                        cx.diags.error(val.pos, msg);
                         None
                     }
                 }
             }),
             "cidr" => strings(key, val, cx).and_then(|list| {
                 let mut nets = Vec::new();
-                for s in &list {
+                for (s, item) in list.iter().zip(items_of(val)) {
                     match Cidr::parse(s) {
                         Ok(c) => nets.push(c),
-                        Err(e) => cx.diags.error(val.pos, format!("invalid cidr: {e}")),
+                        Err(e) => cx.diags.error(item.pos, format!("invalid cidr: {e}")),
                     }
                 }
                 (nets.len() == list.len()).then_some(Op::Cidr(nets))
@@ -287,13 +309,18 @@ fn ops(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                     None
                 }
             },
-            "not" => ops(val, ic, cx).map(Op::Not),
+            "not" => ops(name, val, ic, cx).map(Op::Not),
             _ => {
                 let hint = did_you_mean(key, OPERATORS.iter().copied());
-                let extra = if hint.is_empty() && field_ref(key).is_ok() {
-                    " (operator maps hold operators only; for a nested field write the dotted path, e.g. `a.b: value`)"
+                let nested = format!("{name}.{key}");
+                let extra = if !hint.is_empty() {
+                    String::new()
+                } else if !name.contains('(') && field_ref(&nested).is_ok() {
+                    format!(" (operator maps hold operators only; for the nested field write `{nested}: …`)")
+                } else if field_ref(key).is_ok() {
+                    " (operator maps hold operators only; for a nested field write the dotted path, e.g. `a.b: value`)".to_string()
                 } else {
-                    ""
+                    String::new()
                 };
                 cx.diags
                     .error(k.pos, format!("unknown operator '{key}'{hint}{extra}"));
@@ -394,12 +421,17 @@ fn in_list(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
     }
 }
 
-/// A string or a list of strings.
-fn strings(key: &str, v: &Node, cx: &mut Ctx) -> Option<Vec<String>> {
-    let items = match v.as_seq() {
+/// The items of a list, or the node itself.
+fn items_of(v: &Node) -> &[Node] {
+    match v.as_seq() {
         Some(items) => items,
         None => std::slice::from_ref(v),
-    };
+    }
+}
+
+/// A string or a list of strings (one per item of [`items_of`]).
+fn strings(key: &str, v: &Node, cx: &mut Ctx) -> Option<Vec<String>> {
+    let items = items_of(v);
     let mut out = Vec::new();
     for item in items {
         match item.scalar() {

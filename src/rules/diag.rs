@@ -79,23 +79,32 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         })
         .min_by_key(|(d, _)| *d);
     match best {
-        Some((d, c)) if d <= (word.len() / 3).max(2) => format!(" (did you mean '{c}'?)"),
+        // One edit for short words (so `arn` is not taken for `all`), more for long ones.
+        Some((d, c)) if d <= (word.chars().count() / 3).max(1) => {
+            format!(" (did you mean '{c}'?)")
+        }
         _ => String::new(),
     }
 }
 
-/// Levenshtein distance between two short strings.
+/// Edit distance between two short strings, a swap of neighbours counting as one edit
+/// (`titel` is one edit from `title`).
 fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = Vec::new();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
                 .min(prev[j + 1] + 1)
                 .min(cur[j] + 1);
+            if i > 0 && j > 0 && *ca == b[j - 1] && a[i - 1] == *cb {
+                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -115,5 +124,8 @@ mod tests {
             " (did you mean 'eventName'?)"
         );
         assert_eq!(did_you_mean("zzzzzz", ["equals"]), "");
+        assert_eq!(did_you_mean("titel", ["title"]), " (did you mean 'title'?)");
+        assert_eq!(did_you_mean("hgih", ["high"]), " (did you mean 'high'?)");
+        assert_eq!(did_you_mean("arn", ["all", "any", "not"]), "");
     }
 }

@@ -2,7 +2,7 @@
 
 use super::cond::{self, Ctx};
 use super::diag::{did_you_mean, Diags};
-use super::yaml::{Node, Pos, Scalar};
+use super::yaml::{Kind, Node, Pos, Scalar};
 use super::{Dedup, Lists, Rule, RuleTest, Severity, Suppression, Threshold};
 use crate::event::parse_time;
 
@@ -102,6 +102,20 @@ fn text_list(node: &Node, what: &str, diags: &mut Diags) -> Vec<String> {
     }
 }
 
+/// Longest window or cooldown: a year (longer ones would overflow event-time arithmetic).
+const MAX_DURATION: i64 = 366 * 86_400;
+
+/// How a wrong value is shown: `'five'`, `"5" (quoted, so it is text)`, or `a list`.
+fn found(node: &Node) -> String {
+    match &node.kind {
+        Kind::Scalar { text, plain: false } if text.trim().parse::<f64>().is_ok() => {
+            format!("\"{text}\" (quoted, so it is text; remove the quotes)")
+        }
+        Kind::Scalar { text, .. } => format!("'{text}'"),
+        _ => node.kind_name().to_string(),
+    }
+}
+
 /// `30s`, `10m`, `1h`, `2d`, or plain seconds.
 pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<i64> {
     let parsed = match node.scalar() {
@@ -110,28 +124,39 @@ pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<i64> {
             let s = s.trim();
             let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
             let mult = match unit {
-                "s" => Some(1),
+                "" | "s" => Some(1),
                 "m" => Some(60),
                 "h" => Some(3600),
                 "d" => Some(86_400),
                 _ => None,
             };
-            num.parse::<i64>()
-                .ok()
-                .zip(mult)
-                .map(|(n, m)| n * m)
+            // All digits: too many for an i64 is simply too long.
+            let n = (!num.is_empty()).then(|| num.parse::<i64>().unwrap_or(i64::MAX));
+            n.zip(mult)
+                .map(|(n, m)| n.saturating_mul(m))
                 .filter(|d| *d > 0)
         }
         _ => None,
     };
-    if parsed.is_none() {
-        diags.error(
+    match parsed {
+        None => diags.error(
             node.pos,
             format!(
-                "{what} must be a duration such as 30s, 10m, 1h or 2d, found '{}'",
-                node.text().unwrap_or("?")
+                "{what} must be a duration such as 30s, 10m, 1h or 2d, found {}",
+                found(node)
             ),
-        );
+        ),
+        Some(d) if d > MAX_DURATION => {
+            diags.error(
+                node.pos,
+                format!(
+                    "{what} is too long: {} is more than 366d",
+                    node.text().unwrap_or("?")
+                ),
+            );
+            return None;
+        }
+        Some(_) => {}
     }
     parsed
 }
@@ -171,7 +196,16 @@ pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags
         cond::template(&t, n.pos, diags)
     });
     let severity = f.required("severity", "the rule", diags).and_then(|n| {
-        let s = n.text().unwrap_or_default();
+        let Some(s) = n.text().filter(|s| !s.is_empty()) else {
+            diags.error(
+                n.pos,
+                format!(
+                    "severity must be one of info, low, medium, high or critical, found {}",
+                    n.kind_name()
+                ),
+            );
+            return None;
+        };
         let sev = Severity::parse(s);
         if sev.is_none() {
             diags.error(
@@ -248,8 +282,8 @@ fn threshold(n: &Node, diags: &mut Diags) -> Option<Threshold> {
                 diags.error(
                     c.pos,
                     format!(
-                        "count must be a whole number from 1 to 100000, found '{}'",
-                        c.text().unwrap_or("?")
+                        "count must be a whole number from 1 to 100000, found {}",
+                        found(c)
                     ),
                 );
                 None
@@ -399,7 +433,7 @@ fn event(n: &Node, diags: &mut Diags) -> Option<serde_json::Value> {
 
 /// `alert`, `no_alert`, a number of alerts, or `{alerts: N}`.
 fn expect(n: &Node, diags: &mut Diags) -> Option<usize> {
-    let found = match n.scalar() {
+    let result = match n.scalar() {
         Some(Scalar::Str("alert")) => Some(1),
         Some(Scalar::Str("no_alert")) | Some(Scalar::Str("none")) => Some(0),
         Some(Scalar::Int(i)) if i >= 0 => Some(i as usize),
@@ -411,8 +445,18 @@ fn expect(n: &Node, diags: &mut Diags) -> Option<usize> {
             _ => None,
         }),
     };
-    if found.is_none() {
-        diags.error(n.pos, "expect must be 'alert', 'no_alert' or {alerts: N}");
+    if result.is_none() {
+        let hint = n
+            .text()
+            .map(|t| did_you_mean(t, ["alert", "no_alert"]))
+            .unwrap_or_default();
+        diags.error(
+            n.pos,
+            format!(
+                "expect must be 'alert', 'no_alert' or {{alerts: N}}, found {}{hint}",
+                found(n)
+            ),
+        );
     }
-    found
+    result
 }

@@ -170,10 +170,8 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
     if src.len() > MAX_YAML_BYTES {
         return Err(YamlError {
             pos: Pos { line: 1, col: 1 },
-            message: format!(
-                "file is {} bytes; the limit is {MAX_YAML_BYTES} bytes",
-                src.len()
-            ),
+            // Not the size: `read_dir` passes a stand-in for a file too large to read.
+            message: format!("file is larger than the limit of {MAX_YAML_BYTES} bytes (1 MiB)"),
         });
     }
     let mut stack: Vec<Frame> = Vec::new();
@@ -186,7 +184,12 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
                 line: e.marker().line(),
                 col: e.marker().col() + 1,
             },
-            message: format!("YAML syntax error: {}", e.info()),
+            // The scanner's own nesting limit can trip before ours when it looks ahead.
+            message: if e.info().contains("recursion limit") {
+                format!("nesting deeper than {MAX_DEPTH} levels")
+            } else {
+                format!("YAML syntax error: {}", e.info())
+            },
         })?;
         let pos = pos_of(&span);
         let finished = match event {
