@@ -206,4 +206,31 @@ mod tests {
         assert_eq!(sink.alerts.len(), 2);
         assert_eq!(r.deduplicated, 2);
     }
+
+    #[test]
+    fn nested_not_honours_its_own_ignore_case_and_disabled_rules_stay_quiet() {
+        let s = set(&[
+            (
+                "n",
+                "match:\n  eventName: {not: {equals: consolelogin, ignore_case: true}}\n",
+            ),
+            ("off", "enabled: false\nmatch:\n  eventName: ConsoleLogin\n"),
+        ]);
+        let (r, _) = run(
+            &s,
+            &[
+                json!({"eventName":"ConsoleLogin"}),
+                json!({"eventName":"GetUser"}),
+            ],
+        );
+        assert_eq!(
+            r.alerts, 1,
+            "only GetUser alerts, and only from the enabled rule"
+        );
+        assert_eq!(
+            s.rules().len(),
+            2,
+            "disabled rules are kept so their tests still run"
+        );
+    }
 }

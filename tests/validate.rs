@@ -698,7 +698,10 @@ fn huge_rule_file_is_refused_quickly() {
         &dir.path().join("huge.yaml"),
         1,
         1,
-        "file is larger than the limit of 1048576 bytes (1 MiB)",
+        &format!(
+            "file is {} bytes, larger than the limit of 1048576 bytes (1 MiB)",
+            huge.len()
+        ),
     );
     assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
 }
@@ -763,4 +766,51 @@ fn too_many_nodes_are_refused_quickly() {
     );
     assert_eq!(run.code, 1);
     assert!(run.elapsed < QUICK, "took {:?}", run.elapsed);
+}
+
+#[test]
+fn a_rule_file_that_is_not_utf8_is_reported_with_the_others() {
+    let dir = rules_dir(&[("lists.yaml", LISTS), ("ok.yaml", VALID)]);
+    let bad = dir.path().join("latin1.yaml");
+    std::fs::write(&bad, b"id: caf\xe9\n").unwrap();
+    let run = validate(dir.path());
+    assert_only_error(
+        &run,
+        &bad,
+        1,
+        1,
+        "not UTF-8 text (invalid byte at offset 7)",
+    );
+}
+
+#[test]
+fn dedup_on_a_threshold_rule_is_refused() {
+    let rule = valid_with(
+        "tests:\n",
+        "threshold: {count: 2, window: 1m}\ndedup: {key: [sharedEventID]}\ntests:\n",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(&run, &path, 12, 8, "dedup does not apply to a threshold rule: a threshold already alerts once per group and span");
+}
+
+#[test]
+fn distinct_takes_one_field_and_arn_functions_take_record_fields() {
+    let rule = valid_with(
+        "tests:\n",
+        "threshold: {count: 2, window: 1m, distinct: [sourceIPAddress, userAgent]}\ntests:\n",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(&run, &path, 11, 45, "distinct takes one field path");
+    let rule = valid_with(
+        "  eventName: ConsoleLogin\n",
+        "  eventName: ConsoleLogin\n  arn_account(account_id): '1'\n",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(
+        &run,
+        &path,
+        7,
+        3,
+        "arn_account() reads an ARN field of the record; 'account_id' is computed, not an ARN",
+    );
 }

@@ -6,7 +6,7 @@ use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use trailwatch::pipeline::{Pipeline, DEFAULT_HORIZON};
-use trailwatch::rules::{self, Diagnostic, Level, RuleFile, RuleSet};
+use trailwatch::rules::{self, Diagnostic, Level, RuleSet};
 use trailwatch::sink::{self, Writer};
 use trailwatch::source::{self, DecodeError, Limits};
 
@@ -145,18 +145,25 @@ fn overrides(args: &RuleArgs) -> Result<Vec<(String, Vec<String>)>> {
     Ok(out)
 }
 
-fn load_files(dirs: &[&Path]) -> Result<(Vec<RuleFile>, Vec<RuleFile>)> {
+/// Rule files, list files, and files that could not be read as rules.
+fn load_files(dirs: &[&Path]) -> Result<rules::RuleDir> {
     if dirs.is_empty() {
-        return Ok(rules::bundled());
+        let (rules, lists) = rules::bundled();
+        return Ok(rules::RuleDir {
+            rules,
+            lists,
+            problems: Vec::new(),
+        });
     }
-    let (mut r, mut l) = (Vec::new(), Vec::new());
+    let mut all = rules::RuleDir::default();
     for d in dirs {
-        let (rules, lists) =
+        let dir =
             rules::read_dir(d).with_context(|| format!("reading rules from {}", d.display()))?;
-        r.extend(rules);
-        l.extend(lists);
+        all.rules.extend(dir.rules);
+        all.lists.extend(dir.lists);
+        all.problems.extend(dir.problems);
     }
-    Ok((r, l))
+    Ok(all)
 }
 
 fn print_diags(diags: &[Diagnostic]) {
@@ -167,8 +174,14 @@ fn print_diags(diags: &[Diagnostic]) {
 
 /// Loads and compiles rules; prints diagnostics; `None` if there were errors.
 fn compile(dirs: &[&Path], args: &RuleArgs) -> Result<(Option<RuleSet>, Vec<Diagnostic>)> {
-    let (rules, lists) = load_files(dirs)?;
-    Ok(RuleSet::compile(&rules, &lists, &overrides(args)?, now()))
+    let dir = load_files(dirs)?;
+    let (set, mut diags) = RuleSet::compile(&dir.rules, &dir.lists, &overrides(args)?, now());
+    if dir.problems.is_empty() {
+        return Ok((set, diags));
+    }
+    diags.extend(dir.problems);
+    diags.sort();
+    Ok((None, diags))
 }
 
 fn validate(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {

@@ -147,7 +147,13 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
                 did_you_mean(func, ArnPart::NAMES.iter().copied())
             )
         })?;
-        let path = FieldPath::parse(inner.trim())?;
+        let inner = inner.trim();
+        if fields::VIRTUAL.contains(&inner) {
+            return Err(format!(
+                "{func}() reads an ARN field of the record; '{inner}' is computed, not an ARN"
+            ));
+        }
+        let path = FieldPath::parse(inner)?;
         fields::check(&path)?;
         return Ok(FieldRef::Arn(part, path));
     }
@@ -309,7 +315,18 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                     None
                 }
             },
-            "not" => ops(name, val, ic, cx).map(Op::Not),
+            "not" => {
+                // A nested map may set its own ignore_case; otherwise it inherits ours.
+                let inner_ic = val
+                    .as_map()
+                    .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("ignore_case")))
+                    .and_then(|(_, v)| match v.scalar() {
+                        Some(Scalar::Bool(b)) => Some(b),
+                        _ => None,
+                    })
+                    .unwrap_or(ic);
+                ops(name, val, inner_ic, cx).map(|o| Op::Not(o, inner_ic))
+            }
             _ => {
                 let hint = did_you_mean(key, OPERATORS.iter().copied());
                 let nested = format!("{name}.{key}");

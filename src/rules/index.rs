@@ -18,6 +18,9 @@ impl Index {
     pub fn build(rules: &[Rule]) -> Index {
         let mut ix = Index::default();
         for (i, r) in rules.iter().enumerate() {
+            if !r.enabled {
+                continue;
+            }
             if let Some(names) = required(&r.cond, "eventName") {
                 for n in names {
                     ix.by_name.entry(n).or_default().push(i);

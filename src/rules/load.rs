@@ -43,29 +43,53 @@ fn split(files: Vec<RuleFile>) -> (Vec<RuleFile>, Vec<RuleFile>) {
     files.into_iter().partition(|f| !is_list_file(&f.path))
 }
 
-/// Reads every `*.yaml`/`*.yml` below `dir` (sorted): `(rule files, list files)`.
-pub fn read_dir(dir: &Path) -> io::Result<(Vec<RuleFile>, Vec<RuleFile>)> {
+/// What a rules directory holds.
+#[derive(Debug, Default)]
+pub struct RuleDir {
+    pub rules: Vec<RuleFile>,
+    pub lists: Vec<RuleFile>,
+    /// Files that could not be read as rule files (too large, not UTF-8).
+    pub problems: Vec<Diagnostic>,
+}
+
+/// Reads every `*.yaml`/`*.yml` below `dir`, sorted by path.
+pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
     let mut paths = Vec::new();
     walk(dir, &mut paths)?;
     paths.sort();
     let mut files = Vec::new();
+    let mut problems = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(&p)?;
-        if meta.len() > yaml::MAX_YAML_BYTES as u64 {
-            files.push(RuleFile {
-                path: p.display().to_string(),
-                text: format!("# {} bytes", meta.len()) + &" ".repeat(yaml::MAX_YAML_BYTES),
-            });
+        let shown = p.display().to_string();
+        let mut refuse = |message: String| {
+            let mut d = Diags::new(&shown);
+            d.error(yaml::Pos { line: 1, col: 1 }, message);
+            problems.extend(d.list);
+        };
+        let len = std::fs::metadata(&p)?.len();
+        if len > yaml::MAX_YAML_BYTES as u64 {
+            refuse(format!(
+                "file is {len} bytes, larger than the limit of {} bytes (1 MiB)",
+                yaml::MAX_YAML_BYTES
+            ));
             continue;
         }
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
-        files.push(RuleFile {
-            path: p.display().to_string(),
-            text,
-        });
+        let bytes =
+            std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => files.push(RuleFile { path: shown, text }),
+            Err(e) => refuse(format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            )),
+        }
     }
-    Ok(split(files))
+    let (rules, lists) = split(files);
+    Ok(RuleDir {
+        rules,
+        lists,
+        problems,
+    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {

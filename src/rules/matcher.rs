@@ -200,8 +200,8 @@ pub enum Op {
     Exists(bool),
     /// `same_as` (true) or `differs_from` (false): both fields present; texts equal or not.
     Field(FieldRef, bool),
-    /// All of the inner operators hold is false.
-    Not(Vec<Op>),
+    /// Not all of the inner operators hold; the flag is their own `ignore_case`.
+    Not(Vec<Op>, bool),
 }
 
 /// `field: {operators…}`: every operator must hold.
@@ -226,20 +226,20 @@ impl Cond {
             Cond::All(c) => c.iter().all(|c| c.matches(e)),
             Cond::Any(c) => c.iter().any(|c| c.matches(e)),
             Cond::Not(c) => !c.matches(e),
-            Cond::Test(t) => t.ops.iter().all(|op| t.holds(op, e)),
+            Cond::Test(t) => t.ops.iter().all(|op| t.holds(op, e, t.ignore_case)),
         }
     }
 }
 
 impl FieldTest {
-    fn holds(&self, op: &Op, e: &Event) -> bool {
+    fn holds(&self, op: &Op, e: &Event, ic: bool) -> bool {
         match op {
             Op::Exists(want) => {
                 let mut found = false;
                 self.field.visit(e, &mut |v| found |= !v.is_null());
                 found == *want
             }
-            Op::Not(ops) => !ops.iter().all(|op| self.holds(op, e)),
+            Op::Not(ops, inner) => !ops.iter().all(|op| self.holds(op, e, *inner)),
             Op::Field(other, same) => {
                 let mut mine = Vec::new();
                 self.field.visit(e, &mut |v| mine.extend(v.text()));
@@ -249,7 +249,7 @@ impl FieldTest {
                     return false;
                 }
                 let eq = |a: &str, b: &str| {
-                    if self.ignore_case {
+                    if ic {
                         a.eq_ignore_ascii_case(b)
                     } else {
                         a == b
@@ -265,46 +265,46 @@ impl FieldTest {
             _ => {
                 let mut hit = false;
                 self.field
-                    .visit(e, &mut |v| hit = hit || self.value_holds(op, v));
+                    .visit(e, &mut |v| hit = hit || value_holds(op, v, ic));
                 hit
             }
         }
     }
+}
 
-    fn value_holds(&self, op: &Op, v: Val<'_>) -> bool {
-        if let Op::Equals(Lit::Null) = op {
-            return v.is_null();
+fn value_holds(op: &Op, v: Val<'_>, ic: bool) -> bool {
+    if let Op::Equals(Lit::Null) = op {
+        return v.is_null();
+    }
+    if let Op::Cmp(c, n) = op {
+        return v.number().is_some_and(|x| match c {
+            CmpOp::Gt => x > *n,
+            CmpOp::Gte => x >= *n,
+            CmpOp::Lt => x < *n,
+            CmpOp::Lte => x <= *n,
+        });
+    }
+    let Some(text) = v.text() else { return false };
+    let text = if ic && !matches!(op, Op::Regex(_) | Op::Cidr(_)) {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        text
+    };
+    let t = text.as_ref();
+    match op {
+        Op::Equals(Lit::Bool(b)) => t == if *b { "true" } else { "false" },
+        Op::Equals(Lit::Text { text, num }) => {
+            t == text || num.is_some_and(|n| v.number() == Some(n))
         }
-        if let Op::Cmp(c, n) = op {
-            return v.number().is_some_and(|x| match c {
-                CmpOp::Gt => x > *n,
-                CmpOp::Gte => x >= *n,
-                CmpOp::Lt => x < *n,
-                CmpOp::Lte => x <= *n,
-            });
-        }
-        let Some(text) = v.text() else { return false };
-        let text = if self.ignore_case && !matches!(op, Op::Regex(_) | Op::Cidr(_)) {
-            Cow::Owned(text.to_lowercase())
-        } else {
-            text
-        };
-        let t = text.as_ref();
-        match op {
-            Op::Equals(Lit::Bool(b)) => t == if *b { "true" } else { "false" },
-            Op::Equals(Lit::Text { text, num }) => {
-                t == text || num.is_some_and(|n| v.number() == Some(n))
-            }
-            Op::Set(set) => set.contains(t),
-            Op::Prefix(list) => list.iter().any(|p| t.starts_with(p.as_str())),
-            Op::Suffix(list) => list.iter().any(|p| t.ends_with(p.as_str())),
-            Op::Contains(list) => list.iter().any(|p| t.contains(p.as_str())),
-            Op::Regex(re) => re.is_match(t),
-            Op::Cidr(nets) => t
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip))),
-            _ => false,
-        }
+        Op::Set(set) => set.contains(t),
+        Op::Prefix(list) => list.iter().any(|p| t.starts_with(p.as_str())),
+        Op::Suffix(list) => list.iter().any(|p| t.ends_with(p.as_str())),
+        Op::Contains(list) => list.iter().any(|p| t.contains(p.as_str())),
+        Op::Regex(re) => re.is_match(t),
+        Op::Cidr(nets) => t
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+        _ => false,
     }
 }
 

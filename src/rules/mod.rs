@@ -14,7 +14,7 @@ pub mod spec;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Level};
-pub use load::{bundled, read_dir, RuleFile};
+pub use load::{bundled, read_dir, RuleDir, RuleFile};
 
 use crate::event::Event;
 use cond::Piece;
@@ -144,8 +144,8 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Disabled rules are kept (their tests still run) but never indexed.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
-        let rules: Vec<Rule> = rules.into_iter().filter(|r| r.enabled).collect();
         let index = index::Index::build(&rules);
         RuleSet { rules, index }
     }

@@ -243,6 +243,12 @@ pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags
         .and_then(|n| cond::compile(n, &mut Ctx { lists, diags }));
     let threshold = f.get("threshold").and_then(|n| threshold(n, diags));
     let dedup = f.get("dedup").and_then(|n| dedup(n, diags));
+    if let (Some(_), Some(n)) = (f.get("threshold"), f.get("dedup")) {
+        diags.error(
+            n.pos,
+            "dedup does not apply to a threshold rule: a threshold already alerts once per group and span",
+        );
+    }
     let suppressions = f
         .get("suppress")
         .map(|n| suppressions(n, lists, now, diags))
@@ -296,9 +302,13 @@ fn threshold(n: &Node, diags: &mut Diags) -> Option<Threshold> {
         .get("group_by")
         .map(|g| field_refs(g, "group_by", diags))
         .unwrap_or_default();
-    let distinct = f
-        .get("distinct")
-        .and_then(|d| field_refs(d, "distinct", diags).into_iter().next());
+    let distinct = f.get("distinct").and_then(|d| {
+        if d.as_seq().is_some_and(|s| s.len() != 1) {
+            diags.error(d.pos, "distinct takes one field path");
+            return None;
+        }
+        field_refs(d, "distinct", diags).into_iter().next()
+    });
     Some(Threshold {
         count: count?,
         window: window?,
