@@ -33,14 +33,24 @@ pub struct Escalator {
     since_prune: usize,
 }
 
-fn joined(refs: &[FieldRef], e: &Event) -> Option<(String, BTreeMap<String, String>)> {
+/// The key and shown values of `refs` in `e`. An absent field is the empty value when
+/// `absent_ok` (threshold groups), else there is no key (alert keys fall back to the event).
+fn key_of(
+    refs: &[FieldRef],
+    e: &Event,
+    absent_ok: bool,
+) -> Option<(String, BTreeMap<String, String>)> {
     let mut key = String::new();
     let mut shown = BTreeMap::new();
     for f in refs {
-        let v = f.first_text(e)?;
+        let v = match f.first_text(e) {
+            Some(v) => v.into_owned(),
+            None if absent_ok => String::new(),
+            None => return None,
+        };
         key.push_str(&v);
         key.push('\u{1f}');
-        shown.insert(f.label(), v.into_owned());
+        shown.insert(f.label(), v);
     }
     Some((key, shown))
 }
@@ -79,7 +89,7 @@ impl Escalator {
         let Some(t) = e.time else {
             return Outcome::Untimed;
         };
-        let (key, group) = group_of(&th.group_by, e);
+        let (key, group) = key_of(&th.group_by, e, true).unwrap_or_default();
         let entry = Entry {
             time: t,
             event_id: e.event_id().map(str::to_string),
@@ -131,7 +141,7 @@ impl Escalator {
         let keyed = rule
             .dedup
             .as_ref()
-            .and_then(|d| joined(&d.key, e).map(|k| (d, k)));
+            .and_then(|d| key_of(&d.key, e, false).map(|k| (d, k)));
         let Some((dedup, (key, group))) = keyed else {
             // One alert per event: fingerprint from the event's identity.
             let ident = match e.event_id() {
@@ -188,17 +198,4 @@ impl Escalator {
                 .is_some_and(|n| n >= cutoff.saturating_sub(self.horizon))
         });
     }
-}
-
-/// Group-by values: absent fields group under an empty value.
-fn group_of(refs: &[FieldRef], e: &Event) -> (String, BTreeMap<String, String>) {
-    let mut key = String::new();
-    let mut shown = BTreeMap::new();
-    for f in refs {
-        let v = f.first_text(e).map(|s| s.into_owned()).unwrap_or_default();
-        key.push_str(&v);
-        key.push('\u{1f}');
-        shown.insert(f.label(), v);
-    }
-    (key, shown)
 }
