@@ -814,3 +814,13 @@ fn distinct_takes_one_field_and_arn_functions_take_record_fields() {
         "arn_account() reads an ARN field of the record; 'account_id' is computed, not an ARN",
     );
 }
+
+#[test]
+fn ignore_case_must_be_a_boolean_even_inside_not() {
+    let rule = valid_with(
+        "  eventName: ConsoleLogin\n",
+        "  eventName: {not: {equals: x, ignore_case: maybe}}\n",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_only_error(&run, &path, 6, 45, "ignore_case takes true or false");
+}

@@ -166,23 +166,28 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
 }
 
 fn field_test(name: &str, field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<FieldTest> {
-    let mut ignore_case = false;
-    if let Some(entries) = v.as_map() {
-        for (k, val) in entries {
-            if k.text() == Some("ignore_case") {
-                match val.scalar() {
-                    Some(Scalar::Bool(b)) => ignore_case = b,
-                    _ => cx.diags.error(val.pos, "ignore_case takes true or false"),
-                }
-            }
-        }
-    }
+    let ignore_case = ignore_case_of(v, false, cx);
     let ops = ops(name, v, ignore_case, cx)?;
     Some(FieldTest {
         field,
         ops,
         ignore_case,
     })
+}
+
+/// The `ignore_case` an operator map sets for itself, else the one it inherits.
+fn ignore_case_of(v: &Node, inherited: bool, cx: &mut Ctx) -> bool {
+    let set = v
+        .as_map()
+        .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("ignore_case")));
+    match set.map(|(_, val)| (val, val.scalar())) {
+        None => inherited,
+        Some((_, Some(Scalar::Bool(b)))) => b,
+        Some((val, _)) => {
+            cx.diags.error(val.pos, "ignore_case takes true or false");
+            inherited
+        }
+    }
 }
 
 /// A field's value: literal, list, or operator map. `name` is the field as written.
@@ -252,14 +257,14 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                     return match build(&pats[0]) {
                         Ok(re) => Some(Op::Regex(re)),
                         Err(msg) => {
-                            cx.diags.error(items_of(val)[0].pos, msg);
+                            cx.diags.error(val.items()[0].pos, msg);
                             None
                         }
                     };
                 }
                 // Each pattern on its own first, so an error points at its list item.
                 let mut ok = true;
-                for (pat, item) in pats.iter().zip(items_of(val)) {
+                for (pat, item) in pats.iter().zip(val.items()) {
                     if let Err(msg) = build(pat) {
                         cx.diags.error(item.pos, msg);
                         ok = false;
@@ -283,7 +288,7 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
             }),
             "cidr" => strings(key, val, cx).and_then(|list| {
                 let mut nets = Vec::new();
-                for (s, item) in list.iter().zip(items_of(val)) {
+                for (s, item) in list.iter().zip(val.items()) {
                     match Cidr::parse(s) {
                         Ok(c) => nets.push(c),
                         Err(e) => cx.diags.error(item.pos, format!("invalid cidr: {e}")),
@@ -316,15 +321,7 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                 }
             },
             "not" => {
-                // A nested map may set its own ignore_case; otherwise it inherits ours.
-                let inner_ic = val
-                    .as_map()
-                    .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("ignore_case")))
-                    .and_then(|(_, v)| match v.scalar() {
-                        Some(Scalar::Bool(b)) => Some(b),
-                        _ => None,
-                    })
-                    .unwrap_or(ic);
+                let inner_ic = ignore_case_of(val, ic, cx);
                 ops(name, val, inner_ic, cx).map(|o| Op::Not(o, inner_ic))
             }
             _ => {
@@ -399,10 +396,7 @@ fn literal(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Lit> {
 }
 
 fn one_of(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
-    let items = match v.as_seq() {
-        Some(items) => items,
-        None => std::slice::from_ref(v),
-    };
+    let items = v.items();
     let mut set = std::collections::HashSet::new();
     for item in items {
         match item.scalar() {
@@ -438,17 +432,9 @@ fn in_list(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
     }
 }
 
-/// The items of a list, or the node itself.
-fn items_of(v: &Node) -> &[Node] {
-    match v.as_seq() {
-        Some(items) => items,
-        None => std::slice::from_ref(v),
-    }
-}
-
-/// A string or a list of strings (one per item of [`items_of`]).
+/// A string or a list of strings (one per item of [`Node::items`]).
 fn strings(key: &str, v: &Node, cx: &mut Ctx) -> Option<Vec<String>> {
-    let items = items_of(v);
+    let items = v.items();
     let mut out = Vec::new();
     for item in items {
         match item.scalar() {

@@ -162,7 +162,7 @@ pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<i64> {
 }
 
 fn field_refs(node: &Node, what: &str, diags: &mut Diags) -> Vec<super::matcher::FieldRef> {
-    let items = node.as_seq().unwrap_or(std::slice::from_ref(node));
+    let items = node.items();
     let mut out = Vec::new();
     for item in items {
         match item.text().map(cond::field_ref) {

@@ -102,6 +102,14 @@ impl Node {
         }
     }
 
+    /// The items of a list, or the node itself (for keys taking "one or a list").
+    pub fn items(&self) -> &[Node] {
+        match &self.kind {
+            Kind::Seq(s) => s,
+            _ => std::slice::from_ref(self),
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             Kind::Scalar { .. } => match self.scalar() {
