@@ -7,10 +7,10 @@
 use crate::alert::{Alert, MAX_EVENT_IDS};
 use crate::event::{format_time, Event};
 use crate::rules::matcher::FieldRef;
-use crate::rules::Rule;
-use crate::state::fnv;
-use crate::state::window::{Added, Entry, Window};
-use std::collections::{BTreeMap, HashMap};
+use crate::rules::{Rule, Threshold};
+use crate::state::window::{Added, Entry, Spec, MAX_ENTRIES};
+use crate::state::{fnv, Key, State, StateError};
+use std::collections::BTreeMap;
 
 /// What became of a rule hit.
 #[derive(Debug)]
@@ -22,15 +22,6 @@ pub enum Outcome {
     Deduplicated,
     /// A threshold rule matched an event without a usable `eventTime`.
     Untimed,
-}
-
-pub struct Escalator {
-    horizon: i64,
-    windows: HashMap<(usize, String), Window>,
-    /// Alert keys: the event time of the last alert per (rule, key).
-    keys: HashMap<(usize, String), i64>,
-    newest: i64,
-    since_prune: usize,
 }
 
 /// The key and shown values of `refs` in `e`. An absent field is the empty value when
@@ -55,147 +46,110 @@ fn key_of(
     Some((key, shown))
 }
 
-impl Escalator {
-    /// `horizon`: how late (in event time) an event may arrive and still join a window or
-    /// meet its alert key.
-    pub fn new(horizon: i64) -> Escalator {
-        Escalator {
-            horizon,
-            windows: HashMap::new(),
-            keys: HashMap::new(),
-            newest: i64::MIN,
-            since_prune: 0,
-        }
+/// Escalates one rule hit against `state`. `identity` is the event's (see
+/// [`crate::state::identity`]); `horizon` bounds how late an event may join a window.
+pub fn escalate<S: State + ?Sized>(
+    state: &mut S,
+    rule: &Rule,
+    e: &Event,
+    identity: u64,
+    horizon: i64,
+) -> Result<Outcome, StateError> {
+    match &rule.threshold {
+        Some(th) => threshold(state, rule, th, e, identity, horizon),
+        None => single(state, rule, e, identity),
     }
+}
 
-    pub fn on_hit(&mut self, idx: usize, rule: &Rule, e: &Event) -> Outcome {
-        if let Some(t) = e.time {
-            self.newest = self.newest.max(t);
-        }
-        self.prune();
-        match &rule.threshold {
-            Some(th) => self.threshold(idx, rule, th, e),
-            None => self.single(idx, rule, e),
-        }
+fn threshold<S: State + ?Sized>(
+    state: &mut S,
+    rule: &Rule,
+    th: &Threshold,
+    e: &Event,
+    identity: u64,
+    horizon: i64,
+) -> Result<Outcome, StateError> {
+    let Some(t) = e.time else {
+        return Ok(Outcome::Untimed);
+    };
+    let (key, group) = key_of(&th.group_by, e, true).unwrap_or_default();
+    let entry = Entry {
+        time: t,
+        identity,
+        event_id: e.event_id().map(str::to_string),
+        source_ip: e.str("sourceIPAddress").map(str::to_string),
+        distinct: th
+            .distinct
+            .as_ref()
+            .and_then(|d| d.first_text(e))
+            .map(|s| s.into_owned()),
+    };
+    if th.distinct.is_some() && entry.distinct.is_none() {
+        return Ok(Outcome::Pending);
     }
-
-    fn threshold(
-        &mut self,
-        idx: usize,
-        rule: &Rule,
-        th: &crate::rules::Threshold,
-        e: &Event,
-    ) -> Outcome {
-        let Some(t) = e.time else {
-            return Outcome::Untimed;
-        };
-        let (key, group) = key_of(&th.group_by, e, true).unwrap_or_default();
-        let entry = Entry {
-            time: t,
-            event_id: e.event_id().map(str::to_string),
-            source_ip: e.str("sourceIPAddress").map(str::to_string),
-            distinct: th
-                .distinct
-                .as_ref()
-                .and_then(|d| d.first_text(e))
-                .map(|s| s.into_owned()),
-        };
-        if th.distinct.is_some() && entry.distinct.is_none() {
-            return Outcome::Pending;
+    let spec = Spec {
+        count: th.count,
+        window: th.window,
+        distinct: th.distinct.is_some(),
+        horizon,
+        max_entries: MAX_ENTRIES,
+    };
+    Ok(match state.window_add(&rule.id, &key, entry, &spec)? {
+        Added::Pending => Outcome::Pending,
+        Added::Absorbed => Outcome::Deduplicated,
+        Added::Crossed(span) => {
+            let first = span.first().map_or(t, |x| x.time);
+            let last = span.last().map_or(t, |x| x.time);
+            let slot = first.div_euclid(th.window);
+            let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);
+            let mut alert = Alert::new(rule, e, span.len(), fp);
+            alert.event_ids = span
+                .iter()
+                .filter_map(|x| x.event_id.clone())
+                .take(MAX_EVENT_IDS)
+                .collect();
+            alert.first_seen = Some(format_time(first));
+            alert.last_seen = Some(format_time(last));
+            let mut ips: Vec<String> = span.iter().filter_map(|x| x.source_ip.clone()).collect();
+            ips.sort();
+            ips.dedup();
+            alert.source_ips = ips;
+            alert.group = group;
+            Outcome::Alert(Box::new(alert))
         }
-        let window = self.windows.entry((idx, key.clone())).or_default();
-        match window.add(
-            entry,
-            th.count,
-            th.window,
-            th.distinct.is_some(),
-            self.horizon,
-        ) {
-            Added::Pending => Outcome::Pending,
-            Added::Absorbed => Outcome::Deduplicated,
-            Added::Crossed(span) => {
-                let first = span.first().map_or(t, |x| x.time);
-                let last = span.last().map_or(t, |x| x.time);
-                let slot = first.div_euclid(th.window);
+    })
+}
+
+fn single<S: State + ?Sized>(
+    state: &mut S,
+    rule: &Rule,
+    e: &Event,
+    identity: u64,
+) -> Result<Outcome, StateError> {
+    let keyed = rule
+        .dedup
+        .as_ref()
+        .and_then(|d| key_of(&d.key, e, false).map(|k| (d, k)));
+    let Some((dedup, (key, group))) = keyed else {
+        // One alert per event: its fingerprint is the event's identity.
+        let fp = fnv(&[rule.id.as_bytes(), &identity.to_be_bytes()]);
+        return Ok(Outcome::Alert(Box::new(Alert::new(rule, e, 1, fp))));
+    };
+    // Without a usable eventTime a cooldown cannot be measured: the key alone decides.
+    let (time, cooldown) = match e.time {
+        Some(t) => (t, dedup.cooldown),
+        None => (0, None),
+    };
+    Ok(
+        match state.alert_key(&rule.id, &key, identity, time, cooldown)? {
+            Key::Deduplicated => Outcome::Deduplicated,
+            Key::Alert { since } => {
+                let slot = dedup.cooldown.map_or(0, |c| since.div_euclid(c));
                 let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);
-                let mut alert = Alert::new(rule, e, span.len(), fp);
-                alert.event_ids = span
-                    .iter()
-                    .filter_map(|x| x.event_id.clone())
-                    .take(MAX_EVENT_IDS)
-                    .collect();
-                alert.first_seen = Some(format_time(first));
-                alert.last_seen = Some(format_time(last));
-                let mut ips: Vec<String> =
-                    span.iter().filter_map(|x| x.source_ip.clone()).collect();
-                ips.sort();
-                ips.dedup();
-                alert.source_ips = ips;
+                let mut alert = Alert::new(rule, e, 1, fp);
                 alert.group = group;
                 Outcome::Alert(Box::new(alert))
             }
-        }
-    }
-
-    fn single(&mut self, idx: usize, rule: &Rule, e: &Event) -> Outcome {
-        let keyed = rule
-            .dedup
-            .as_ref()
-            .and_then(|d| key_of(&d.key, e, false).map(|k| (d, k)));
-        let Some((dedup, (key, group))) = keyed else {
-            // One alert per event: fingerprint from the event's identity.
-            let ident = match e.event_id() {
-                Some(id) => [
-                    id,
-                    e.str("eventTime").unwrap_or(""),
-                    e.event_name().unwrap_or(""),
-                    e.str("recipientAccountId").unwrap_or(""),
-                ]
-                .join("\u{1f}"),
-                None => e.value().to_string(),
-            };
-            return Outcome::Alert(Box::new(Alert::new(
-                rule,
-                e,
-                1,
-                fnv(&[rule.id.as_bytes(), ident.as_bytes()]),
-            )));
-        };
-        let t = e.time.unwrap_or(self.newest.max(0));
-        let slot = match dedup.cooldown {
-            Some(c) => {
-                if let Some(prev) = self.keys.get(&(idx, key.clone())) {
-                    if (t - prev).abs() < c {
-                        return Outcome::Deduplicated;
-                    }
-                }
-                t.div_euclid(c)
-            }
-            None => {
-                if self.keys.contains_key(&(idx, key.clone())) {
-                    return Outcome::Deduplicated;
-                }
-                0
-            }
-        };
-        self.keys.insert((idx, key.clone()), t);
-        let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);
-        let mut alert = Alert::new(rule, e, 1, fp);
-        alert.group = group;
-        Outcome::Alert(Box::new(alert))
-    }
-
-    fn prune(&mut self) {
-        self.since_prune += 1;
-        if self.since_prune < 4096 || self.newest == i64::MIN {
-            return;
-        }
-        self.since_prune = 0;
-        let cutoff = self.newest.saturating_sub(self.horizon);
-        self.keys.retain(|_, t| *t >= cutoff);
-        self.windows.retain(|_, w| {
-            w.newest()
-                .is_some_and(|n| n >= cutoff.saturating_sub(self.horizon))
-        });
-    }
+        },
+    )
 }

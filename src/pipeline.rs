@@ -4,13 +4,23 @@
 //! matches is escalated on its own (thresholds, alert keys), and suppressed hits are
 //! counted, never silently lost.
 
-use crate::escalate::{Escalator, Outcome};
+use crate::escalate::{escalate, Outcome};
 use crate::rules::{RuleSet, Verdict};
 use crate::sink::Sink;
 use crate::source::{Item, Position};
 use crate::state::seen::Seen;
+use crate::state::{identity, State, StateError};
 use serde::Serialize;
 use std::io;
+
+/// Why the pipeline stopped: the alert sink or the state store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("publishing an alert: {0}")]
+    Sink(#[from] io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
 /// How late (in event time) a copy, a window member or a keyed alert may arrive: 24 h.
 pub const DEFAULT_HORIZON: i64 = 24 * 3600;
@@ -33,21 +43,30 @@ pub struct Report {
     pub untimed: u64,
 }
 
-pub struct Pipeline<'r> {
+pub struct Pipeline<'r, S: State> {
     rules: &'r RuleSet,
     seen: Seen,
-    escalator: Escalator,
+    state: S,
+    horizon: i64,
+    owner: String,
     pub report: Report,
 }
 
-impl<'r> Pipeline<'r> {
-    pub fn new(rules: &'r RuleSet, horizon: i64) -> Self {
+impl<'r, S: State> Pipeline<'r, S> {
+    pub fn new(rules: &'r RuleSet, state: S, horizon: i64) -> Self {
         Pipeline {
             rules,
             seen: Seen::new(horizon),
-            escalator: Escalator::new(horizon),
+            state,
+            horizon,
+            owner: String::new(),
             report: Report::default(),
         }
+    }
+
+    /// Names the input being read (see [`State::first_sighting`]).
+    pub fn set_owner(&mut self, owner: &str) {
+        self.owner = owner.to_string();
     }
 
     /// Handles one decoded item; `on_malformed` hears about bad records.
@@ -56,7 +75,7 @@ impl<'r> Pipeline<'r> {
         item: Item,
         sink: &mut dyn Sink,
         on_malformed: &mut dyn FnMut(&Position, &str),
-    ) -> io::Result<()> {
+    ) -> Result<(), Error> {
         let event = match item {
             Item::Record(e) => e,
             Item::Malformed { at, reason } => {
@@ -66,13 +85,22 @@ impl<'r> Pipeline<'r> {
             }
         };
         self.report.events += 1;
-        if self.seen.is_duplicate(&event) {
+        let id = identity(&event);
+        if self.seen.is_duplicate(&event, id) {
             self.report.duplicates += 1;
             return Ok(());
         }
         let mut verdicts = Vec::new();
         self.rules.evaluate(&event, &mut verdicts);
-        for (idx, verdict) in verdicts {
+        if verdicts.is_empty() {
+            return Ok(());
+        }
+        // Only events some rule wants are checked against other processes' sightings.
+        if !self.state.first_sighting(id, &self.owner, event.time)? {
+            self.report.duplicates += 1;
+            return Ok(());
+        }
+        for (_, verdict) in verdicts {
             let rule = match verdict {
                 Verdict::Suppressed(..) => {
                     self.report.suppressed += 1;
@@ -80,7 +108,7 @@ impl<'r> Pipeline<'r> {
                 }
                 Verdict::Hit(rule) => rule,
             };
-            match self.escalator.on_hit(idx, rule, &event) {
+            match escalate(&mut self.state, rule, &event, id, self.horizon)? {
                 Outcome::Alert(alert) => {
                     self.report.alerts += 1;
                     sink.publish(&alert)?;
@@ -92,6 +120,11 @@ impl<'r> Pipeline<'r> {
         }
         Ok(())
     }
+
+    /// The state, e.g. to flush it.
+    pub fn state_mut(&mut self) -> &mut S {
+        &mut self.state
+    }
 }
 
 #[cfg(test)]
@@ -99,7 +132,8 @@ mod tests {
     use super::*;
     use crate::event::Event;
     use crate::rules::RuleFile;
-    use crate::sink::Memory;
+    use crate::sink::Memory as Alerts;
+    use crate::state::memory::Memory;
     use serde_json::json;
 
     fn set(rules: &[(&str, &str)]) -> RuleSet {
@@ -115,9 +149,9 @@ mod tests {
         set.unwrap()
     }
 
-    fn run(set: &RuleSet, events: &[serde_json::Value]) -> (Report, Memory) {
-        let mut p = Pipeline::new(set, DEFAULT_HORIZON);
-        let mut sink = Memory::default();
+    fn run(set: &RuleSet, events: &[serde_json::Value]) -> (Report, Alerts) {
+        let mut p = Pipeline::new(set, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+        let mut sink = Alerts::default();
         for e in events {
             let item = Item::Record(Event::from_value(e.clone()).unwrap());
             p.push(item, &mut sink, &mut |_, _| {}).unwrap();

@@ -4,8 +4,9 @@
 use crate::event::Event;
 use crate::pipeline::{Pipeline, DEFAULT_HORIZON};
 use crate::rules::{Rule, RuleSet};
-use crate::sink::Memory;
+use crate::sink::Memory as Alerts;
 use crate::source::Item;
+use crate::state::memory::Memory;
 
 /// The result of one test case.
 #[derive(Debug)]
@@ -27,8 +28,8 @@ pub fn run_all(rules: &[Rule]) -> Vec<CaseResult> {
             ..rule.clone()
         }]);
         for case in &rule.tests {
-            let mut pipeline = Pipeline::new(&alone, DEFAULT_HORIZON);
-            let mut sink = Memory::default();
+            let mut pipeline = Pipeline::new(&alone, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+            let mut sink = Alerts::default();
             let mut problems = Vec::new();
             for (i, v) in case.events.iter().enumerate() {
                 match Event::from_value(v.clone()) {

@@ -9,6 +9,7 @@ use trailwatch::pipeline::{Pipeline, DEFAULT_HORIZON};
 use trailwatch::rules::{self, Diagnostic, Level, RuleSet};
 use trailwatch::sink::{self, Writer};
 use trailwatch::source::{self, DecodeError, Limits};
+use trailwatch::state::memory::Memory;
 
 #[derive(Parser)]
 #[command(
@@ -274,7 +275,7 @@ fn scan(
             expand(p, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
         }
     }
-    let mut pipeline = Pipeline::new(&set, horizon);
+    let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);
     let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
     let (mut read, mut skipped, mut unreadable) = (0u64, 0u64, 0u64);
     for (path, named) in &inputs {

@@ -1,10 +1,17 @@
 //! What trailwatch remembers between events: seen event fingerprints (to drop copies
-//! delivered by several trails) and threshold windows. Both are keyed on event time and
-//! pruned by an event-time horizon, so memory stays bounded however long the input.
-//! This is the in-memory state the CLI uses; the Lambda keeps the same shapes in DynamoDB.
+//! delivered by several trails), threshold windows and alert keys. All of it is keyed on
+//! event time and pruned by an event-time horizon, so memory stays bounded.
+//!
+//! [`State`] is the seam between the pure pipeline and where that memory lives: in the
+//! process ([`memory::Memory`], for the CLI and tests) or in DynamoDB, shared by the
+//! Lambda's concurrent copies (the `trailwatch-lambda` crate).
 
+pub mod memory;
 pub mod seen;
 pub mod window;
+
+use crate::event::Event;
+use window::{Added, Entry, Spec};
 
 /// Stable 64-bit FNV-1a over byte strings, separated so ("ab","c") ≠ ("a","bc").
 pub fn fnv(parts: &[&[u8]]) -> u64 {
@@ -16,4 +23,101 @@ pub fn fnv(parts: &[&[u8]]) -> u64 {
         }
     }
     h
+}
+
+/// The identity of an event: its `eventID`, `eventTime`, `eventName` and
+/// `recipientAccountId`; without `eventID`, the whole record (so it is never taken for a
+/// copy of another).
+pub fn identity(e: &Event) -> u64 {
+    let field = |k: &str| e.str(k).unwrap_or("").as_bytes();
+    match e.event_id() {
+        Some(id) => fnv(&[
+            id.as_bytes(),
+            field("eventTime"),
+            field("eventName"),
+            field("recipientAccountId"),
+        ]),
+        None => fnv(&[b"record", e.value().to_string().as_bytes()]),
+    }
+}
+
+/// A state store failed; `retryable` says whether trying the invocation again can help.
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {message}")]
+pub struct StateError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// What an alert key said about a hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Alert: the key is new (or its cooldown has passed), or this is the event that
+    /// raised the key's alert, delivered again. `since` is that alert's event time.
+    Alert { since: i64 },
+    /// An alert for this key was raised by another event within the cooldown.
+    Deduplicated,
+}
+
+/// The last alert raised for an alert key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyRecord {
+    /// Event time of the event that raised it.
+    pub since: i64,
+    /// That event's identity.
+    pub trigger: u64,
+}
+
+/// Decides an alert key from its last record; returns the record to store, if it changes.
+/// Shared by every [`State`] so the CLI and the Lambda decide alike.
+pub fn decide_key(
+    prev: Option<KeyRecord>,
+    identity: u64,
+    time: i64,
+    cooldown: Option<i64>,
+) -> (Key, Option<KeyRecord>) {
+    let fresh = KeyRecord {
+        since: time,
+        trigger: identity,
+    };
+    match prev {
+        None => (Key::Alert { since: time }, Some(fresh)),
+        Some(k) if k.trigger == identity => (Key::Alert { since: k.since }, None),
+        Some(k) => match cooldown {
+            Some(c) if (time - k.since).abs() >= c => (Key::Alert { since: time }, Some(fresh)),
+            _ => (Key::Deduplicated, None),
+        },
+    }
+}
+
+/// Where windows, alert keys and cross-process sightings live.
+pub trait State {
+    /// Is this the first time any process sees the event `identity`? `owner` names the
+    /// input being read (an S3 object, a log batch): the same input read again, as a
+    /// retry does, still counts as the first sighting, so nothing is lost to a retry.
+    fn first_sighting(
+        &mut self,
+        identity: u64,
+        owner: &str,
+        time: Option<i64>,
+    ) -> Result<bool, StateError>;
+
+    /// Adds a matching event to the window of `(rule, group)`.
+    fn window_add(
+        &mut self,
+        rule: &str,
+        group: &str,
+        entry: Entry,
+        spec: &Spec,
+    ) -> Result<Added, StateError>;
+
+    /// Checks and records an alert key of `rule` for the event `identity` at `time`.
+    fn alert_key(
+        &mut self,
+        rule: &str,
+        key: &str,
+        identity: u64,
+        time: i64,
+        cooldown: Option<i64>,
+    ) -> Result<Key, StateError>;
 }

@@ -5,7 +5,6 @@
 //! without `eventID` is never taken for a copy. Each entry is an 8-byte fingerprint plus
 //! its event time; entries older than the newest event time minus `horizon` are pruned.
 
-use super::fnv;
 use crate::event::Event;
 use std::collections::HashMap;
 
@@ -27,15 +26,12 @@ impl Seen {
     }
 
     /// True if `e` was seen before (and so must be dropped); otherwise remembers it.
-    pub fn is_duplicate(&mut self, e: &Event) -> bool {
-        let Some(id) = e.event_id() else { return false };
-        let field = |k: &str| e.str(k).unwrap_or("").as_bytes();
-        let key = fnv(&[
-            id.as_bytes(),
-            field("eventTime"),
-            field("eventName"),
-            field("recipientAccountId"),
-        ]);
+    /// `identity` is [`super::identity`] of `e`.
+    pub fn is_duplicate(&mut self, e: &Event, identity: u64) -> bool {
+        if e.event_id().is_none() {
+            return false;
+        }
+        let key = identity;
         let t = e.time.unwrap_or(self.newest);
         if t > self.newest {
             self.newest = t;
@@ -77,14 +73,18 @@ mod tests {
         Event::from_value(v).unwrap()
     }
 
+    fn dup(s: &mut Seen, e: &Event) -> bool {
+        s.is_duplicate(e, crate::state::identity(e))
+    }
+
     #[test]
     fn drops_copies_only() {
         let mut s = Seen::new(3600);
-        assert!(!s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
-        assert!(s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
-        assert!(!s.is_duplicate(&ev(Some("a"), "2024-01-01T00:00:00Z", "2")));
-        assert!(!s.is_duplicate(&ev(None, "2024-01-01T00:00:00Z", "1")));
-        assert!(!s.is_duplicate(&ev(None, "2024-01-01T00:00:00Z", "1")));
+        assert!(!dup(&mut s, &ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
+        assert!(dup(&mut s, &ev(Some("a"), "2024-01-01T00:00:00Z", "1")));
+        assert!(!dup(&mut s, &ev(Some("a"), "2024-01-01T00:00:00Z", "2")));
+        assert!(!dup(&mut s, &ev(None, "2024-01-01T00:00:00Z", "1")));
+        assert!(!dup(&mut s, &ev(None, "2024-01-01T00:00:00Z", "1")));
     }
 
     #[test]
@@ -92,7 +92,7 @@ mod tests {
         let mut s = Seen::new(60);
         for i in 0..100_000i64 {
             let t = crate::event::format_time(1_700_000_000 + i);
-            s.is_duplicate(&ev(Some(&i.to_string()), &t, "1"));
+            dup(&mut s, &ev(Some(&i.to_string()), &t, "1"));
         }
         assert!(s.len() < 4096 + 61, "{}", s.len());
     }

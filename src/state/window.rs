@@ -5,13 +5,27 @@
 //! `window` seconds around it that holds `count` events (or distinct values): a burst
 //! that straddles a clock boundary is still one burst. Once a span has alerted, events
 //! inside it are absorbed instead of raising another alert.
+//!
+//! Each entry carries its event's identity, so an event delivered again (a Lambda retry
+//! of the same file) is not counted twice; and if it is the event that made a span cross,
+//! the span is handed out again, so an alert lost to a crash before delivery is re-raised
+//! (delivery claims stop it from paging twice).
+
+use serde::{Deserialize, Serialize};
 
 /// One matching event, reduced to what an alert needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    #[serde(rename = "t")]
     pub time: i64,
+    /// The event's identity fingerprint (see `state::identity`).
+    #[serde(rename = "h")]
+    pub identity: u64,
+    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    #[serde(rename = "ip", default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub distinct: Option<String>,
 }
 
@@ -22,34 +36,77 @@ pub enum Added {
     Pending,
     /// Inside a span that has already alerted.
     Absorbed,
-    /// A new span reached the threshold: its events, earliest first.
+    /// A span reached the threshold (or its triggering event came again): its events,
+    /// earliest first.
     Crossed(Vec<Entry>),
 }
 
-/// Most events kept per group; older ones are dropped first.
+/// How a window counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub count: usize,
+    /// Seconds of event time.
+    pub window: i64,
+    /// Count distinct values instead of events.
+    pub distinct: bool,
+    /// How late an event may arrive and still join.
+    pub horizon: i64,
+    /// Most entries kept; the oldest go first.
+    pub max_entries: usize,
+}
+
+/// Most events kept per group in memory; older ones are dropped first.
 pub const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Debug, Default)]
+/// A span that alerted: it covers `[start, start + window]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alerted {
+    #[serde(rename = "s")]
+    pub start: i64,
+    /// Identity of the event that made it cross.
+    #[serde(rename = "by")]
+    pub trigger: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
+    #[serde(rename = "e")]
     entries: Vec<Entry>,
-    /// Start times of spans that alerted; each covers `[start, start + window]`.
-    alerted: Vec<i64>,
+    #[serde(rename = "a")]
+    alerted: Vec<Alerted>,
 }
 
 impl Window {
-    pub fn add(
-        &mut self,
-        e: Entry,
-        count: usize,
-        window: i64,
-        distinct: bool,
-        horizon: i64,
-    ) -> Added {
+    pub fn add(&mut self, e: Entry, spec: &Spec) -> Added {
+        let window = spec.window;
         let t = e.time;
+        let covered = |x: i64, alerted: &[Alerted]| {
+            alerted
+                .iter()
+                .any(|a| a.start <= x && x <= a.start + window)
+        };
+        if self.entries.iter().any(|x| x.identity == e.identity) {
+            // Seen before: never counted twice, but a crossing's trigger re-raises its span.
+            if let Some(a) = self.alerted.iter().find(|a| a.trigger == e.identity) {
+                let (lo, hi) = (a.start, a.start + window);
+                return Added::Crossed(
+                    self.entries
+                        .iter()
+                        .filter(|x| x.time >= lo && x.time <= hi)
+                        .cloned()
+                        .collect(),
+                );
+            }
+            return if covered(t, &self.alerted) {
+                Added::Absorbed
+            } else {
+                Added::Pending
+            };
+        }
+        let identity = e.identity;
         let at = self.entries.partition_point(|x| x.time <= t);
         self.entries.insert(at, e);
-        self.prune(window, horizon);
-        let covered = |x: i64, alerted: &[i64]| alerted.iter().any(|s| *s <= x && x <= s + window);
+        self.prune(spec);
         if covered(t, &self.alerted) {
             return Added::Absorbed;
         }
@@ -71,7 +128,7 @@ impl Window {
                 j += 1;
             }
             let span = &eligible[i..j];
-            let n = if distinct {
+            let n = if spec.distinct {
                 let mut vals: Vec<&str> =
                     span.iter().filter_map(|x| x.distinct.as_deref()).collect();
                 vals.sort_unstable();
@@ -80,21 +137,26 @@ impl Window {
             } else {
                 span.len()
             };
-            if n >= count {
-                self.alerted.push(start);
-                return Added::Crossed(span.iter().map(|x| (*x).clone()).collect());
+            if n >= spec.count {
+                let span: Vec<Entry> = span.iter().map(|x| (*x).clone()).collect();
+                self.alerted.push(Alerted {
+                    start,
+                    trigger: identity,
+                });
+                return Added::Crossed(span);
             }
         }
         Added::Pending
     }
 
-    fn prune(&mut self, window: i64, horizon: i64) {
+    fn prune(&mut self, spec: &Spec) {
         let newest = self.entries.last().map_or(i64::MIN, |x| x.time);
-        let cutoff = newest.saturating_sub(window.saturating_add(horizon));
+        let cutoff = newest.saturating_sub(spec.window.saturating_add(spec.horizon));
         let old = self.entries.partition_point(|x| x.time < cutoff);
-        let over = self.entries.len().saturating_sub(MAX_ENTRIES);
+        let over = self.entries.len().saturating_sub(spec.max_entries);
         self.entries.drain(..old.max(over));
-        self.alerted.retain(|s| s.saturating_add(window) >= cutoff);
+        self.alerted
+            .retain(|a| a.start.saturating_add(spec.window) >= cutoff);
     }
 
     /// The latest event time held.
@@ -115,14 +177,26 @@ impl Window {
 mod tests {
     use super::*;
 
-    fn add(w: &mut Window, t: i64) -> Added {
-        let e = Entry {
+    const SPEC: Spec = Spec {
+        count: 5,
+        window: 600,
+        distinct: false,
+        horizon: 3600,
+        max_entries: MAX_ENTRIES,
+    };
+
+    fn entry(t: i64, d: Option<&str>) -> Entry {
+        Entry {
             time: t,
+            identity: t as u64,
             event_id: Some(t.to_string()),
             source_ip: None,
-            distinct: None,
-        };
-        w.add(e, 5, 600, false, 3600)
+            distinct: d.map(str::to_string),
+        }
+    }
+
+    fn add(w: &mut Window, t: i64) -> Added {
+        w.add(entry(t, None), &SPEC)
     }
 
     #[test]
@@ -164,23 +238,49 @@ mod tests {
     }
 
     #[test]
+    fn an_event_delivered_again_counts_once_and_its_crossing_is_handed_out_again() {
+        let mut w = Window::default();
+        for t in [0, 1, 2, 3] {
+            add(&mut w, t);
+            assert_eq!(add(&mut w, t), Added::Pending, "a copy does not count");
+        }
+        let first = add(&mut w, 4);
+        assert!(matches!(first, Added::Crossed(_)));
+        assert_eq!(
+            add(&mut w, 4),
+            first,
+            "a retry of the trigger re-raises the same span"
+        );
+        assert_eq!(add(&mut w, 2), Added::Absorbed);
+        assert_eq!(w.len(), 5);
+    }
+
+    #[test]
     fn distinct_counts_values() {
+        let spec = Spec {
+            count: 3,
+            window: 60,
+            distinct: true,
+            horizon: 60,
+            max_entries: 100,
+        };
         let mut w = Window::default();
         for (t, v) in [(0, "a"), (1, "a"), (2, "b")] {
-            let e = Entry {
-                time: t,
-                event_id: None,
-                source_ip: None,
-                distinct: Some(v.into()),
-            };
-            assert_eq!(w.add(e, 3, 60, true, 60), Added::Pending);
+            assert_eq!(w.add(entry(t, Some(v)), &spec), Added::Pending);
         }
-        let e = Entry {
-            time: 3,
-            event_id: None,
-            source_ip: None,
-            distinct: Some("c".into()),
-        };
-        assert!(matches!(w.add(e, 3, 60, true, 60), Added::Crossed(_)));
+        assert!(matches!(
+            w.add(entry(3, Some("c")), &spec),
+            Added::Crossed(_)
+        ));
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let mut w = Window::default();
+        for t in [0, 1, 2, 3, 4] {
+            add(&mut w, t);
+        }
+        let json = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w);
     }
 }
