@@ -41,6 +41,8 @@ pub struct Report {
     pub deduplicated: u64,
     /// Threshold-rule hits on records without a usable `eventTime`.
     pub untimed: u64,
+    /// The latest `eventTime` seen (Unix seconds), to measure delivery lag.
+    pub newest_event: Option<i64>,
 }
 
 pub struct Pipeline<'r, S: State> {
@@ -85,6 +87,9 @@ impl<'r, S: State> Pipeline<'r, S> {
             }
         };
         self.report.events += 1;
+        if let Some(t) = event.time {
+            self.report.newest_event = Some(self.report.newest_event.map_or(t, |n| n.max(t)));
+        }
         let id = identity(&event);
         if self.seen.is_duplicate(&event, id) {
             self.report.duplicates += 1;

@@ -121,27 +121,12 @@ fn now() -> i64 {
 }
 
 fn overrides(args: &RuleArgs) -> Result<Vec<(String, Vec<String>)>> {
-    let split = |v: &str| {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    let mut out: Vec<(String, Vec<String>)> = std::env::vars()
-        .filter_map(|(k, v)| {
-            Some((
-                k.strip_prefix("TRAILWATCH_LIST_")?.to_ascii_lowercase(),
-                split(&v),
-            ))
-        })
-        .collect();
-    out.sort();
+    let mut out = rules::list_overrides_from_env();
     for l in &args.lists {
         let Some((name, values)) = l.split_once('=') else {
             bail!("--list takes NAME=VALUE,VALUE (got '{l}')");
         };
-        out.push((name.trim().to_string(), split(values)));
+        out.push((name.trim().to_string(), rules::split_list(values)));
     }
     Ok(out)
 }

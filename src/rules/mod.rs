@@ -26,6 +26,31 @@ use std::fmt;
 /// Named lists from `lists.yaml` (trusted accounts, break-glass users, …).
 pub type Lists = BTreeMap<String, Vec<String>>;
 
+/// Splits `a, b,,c` into `["a", "b", "c"]`.
+pub fn split_list(values: &str) -> Vec<String> {
+    values
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// List replacements from the environment: `TRAILWATCH_LIST_TRUSTED_ACCOUNTS=1,2`
+/// replaces the list `trusted_accounts`. The CLI and the Lambda read the same variables.
+pub fn list_overrides_from_env() -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = std::env::vars()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("TRAILWATCH_LIST_")?.to_ascii_lowercase(),
+                split_list(&v),
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

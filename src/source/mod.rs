@@ -123,11 +123,19 @@ pub fn decode(
 ) -> Result<Format, DecodeError> {
     let input = gunzip::maybe_gunzip(input, limits.max_decompressed)?;
     let mut r = JsonReader::new(input);
+    // Content problems (bad bytes, corrupt gzip, a cap) are `Broken`; failures to read
+    // (a dropped connection) stay `Io`, which a retry may cure.
     let broken = |r: &JsonReader<_>, e: SplitError| match e {
-        SplitError::Io(io) if io.kind() != io::ErrorKind::UnexpectedEof => DecodeError::Broken {
-            offset: r.offset(),
-            reason: io.to_string(),
-        },
+        SplitError::Io(io)
+            if !matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+            ) =>
+        {
+            DecodeError::Io(io)
+        }
         other => DecodeError::Broken {
             offset: r.offset(),
             reason: other.to_string(),

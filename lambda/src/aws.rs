@@ -1,0 +1,36 @@
+//! AWS clients, built once per cold start, every call with a timeout. The endpoint comes
+//! from the standard `AWS_ENDPOINT_URL` the SDK already honours.
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::BehaviorVersion;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+pub async fn clients() -> Clients {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await;
+    // Path-style addressing works with every endpoint, including a local one.
+    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+        .build();
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        sns: aws_sdk_sns::Client::new(&shared),
+        dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+    }
+}

@@ -1,0 +1,323 @@
+//! The invocation: payload → work → the shared pipeline → claimed SNS delivery.
+
+use crate::claims::Claims;
+use crate::config::Config;
+use crate::dynamo::DynamoState;
+use crate::publish::{deliver, Publisher};
+use crate::{metrics, now, Failure};
+use serde_json::{json, Value};
+use std::io::{self, BufReader, Read};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::runtime::Handle;
+use tokio_util::io::SyncIoBridge;
+use tracing::{error, info, warn};
+use trailwatch::alert::Alert;
+use trailwatch::pipeline::{Pipeline, Report};
+use trailwatch::rules::RuleSet;
+use trailwatch::sink::Memory as Alerts;
+use trailwatch::source::{self, DecodeError};
+use trailwatch::state::memory::Memory;
+use trailwatch::state::{fnv, State};
+use trailwatch::trigger::{self, Object, Payload, Work};
+
+/// Everything built once per cold start.
+pub struct App<C: Claims, P: Publisher> {
+    pub rules: RuleSet,
+    pub config: Config,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub claims: C,
+    pub publisher: P,
+    pub function: String,
+}
+
+/// Stop reading this long before the invocation's deadline, so the error is ours.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
+
+/// What one unit of input did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub report: Report,
+    pub published: usize,
+    pub claimed_elsewhere: usize,
+    pub skipped: usize,
+    pub bad_inputs: usize,
+}
+
+/// Handles one invocation. `Err` makes Lambda retry (then the on-failure destination).
+pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
+    app: Arc<App<C, P>>,
+    payload: Value,
+    deadline_ms: u64,
+) -> Result<Value, Failure> {
+    let bytes = serde_json::to_vec(&payload).map_err(|e| Failure::Permanent(e.to_string()))?;
+    match trigger::parse(&bytes) {
+        Err(why) => {
+            error!(reason = %why, "unknown payload: dropped, not retried");
+            metrics::emit(&app.function, &[("BadPayloads", 1.0, "Count")]);
+            Ok(json!({"ignored": why}))
+        }
+        Ok(Payload::Direct(works)) => {
+            let s = run(app.clone(), works, deadline_ms).await?;
+            Ok(
+                json!({"events": s.report.events, "alerts_published": s.published, "skipped": s.skipped, "bad_inputs": s.bad_inputs}),
+            )
+        }
+        Ok(Payload::Sqs(messages)) => {
+            let mut failures = Vec::new();
+            for (id, works) in messages {
+                let result = match works {
+                    Ok(w) => run(app.clone(), w, deadline_ms).await.map(|_| ()),
+                    Err(why) => Err(Failure::Permanent(why)),
+                };
+                match result {
+                    Ok(()) => {}
+                    Err(Failure::Permanent(why)) => {
+                        error!(message_id = %id, reason = %why, "bad SQS message: dropped, not retried");
+                        metrics::emit(&app.function, &[("BadPayloads", 1.0, "Count")]);
+                    }
+                    Err(f) => {
+                        warn!(message_id = %id, error = %f, "SQS message failed; it will be retried");
+                        failures.push(json!({"itemIdentifier": id}));
+                    }
+                }
+            }
+            Ok(json!({"batchItemFailures": failures}))
+        }
+    }
+}
+
+/// Reads every unit of work through one pipeline, then delivers its alerts.
+pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
+    app: Arc<App<C, P>>,
+    works: Vec<Work>,
+    deadline_ms: u64,
+) -> Result<Summary, Failure> {
+    let handle = Handle::current();
+    let worker = app.clone();
+    let (alerts, mut summary) =
+        tokio::task::spawn_blocking(move || match &worker.config.state_table {
+            Some(table) => {
+                let state = DynamoState::new(
+                    worker.dynamodb.clone(),
+                    table,
+                    handle.clone(),
+                    worker.config.horizon,
+                );
+                process(&worker, &handle, state, &works, deadline_ms)
+            }
+            None => process(
+                &worker,
+                &handle,
+                Memory::new(worker.config.horizon),
+                &works,
+                deadline_ms,
+            ),
+        })
+        .await
+        .map_err(|e| Failure::Retryable(format!("worker thread: {e}")))??;
+    let t = now();
+    let delivery = deliver(
+        &alerts,
+        &app.claims,
+        &app.publisher,
+        t,
+        app.config.claim_lease,
+    )
+    .await;
+    summary.published = delivery.published;
+    summary.claimed_elsewhere = delivery.deduplicated;
+    let r = &summary.report;
+    let lag = r.newest_event.map_or(0.0, |n| (t - n).max(0) as f64);
+    metrics::emit(
+        &app.function,
+        &[
+            ("EventsEvaluated", r.events as f64, "Count"),
+            ("Alerts", delivery.published as f64, "Count"),
+            (
+                "Duplicates",
+                (r.duplicates + delivery.deduplicated as u64) as f64,
+                "Count",
+            ),
+            ("Suppressed", r.suppressed as f64, "Count"),
+            ("MalformedRecords", r.malformed as f64, "Count"),
+            ("SkippedFiles", summary.skipped as f64, "Count"),
+            ("BadInputs", summary.bad_inputs as f64, "Count"),
+            ("DeliveryLag", lag, "Seconds"),
+        ],
+    );
+    info!(
+        events = r.events,
+        duplicates = r.duplicates,
+        malformed = r.malformed,
+        suppressed = r.suppressed,
+        alerts = delivery.published,
+        claimed_elsewhere = delivery.deduplicated,
+        "invocation done"
+    );
+    if let Some((fp, f)) = delivery.failed.into_iter().next() {
+        error!(fingerprint = %fp, error = %f, "alert not delivered");
+        return Err(match f {
+            Failure::Permanent(m) => Failure::Permanent(m),
+            Failure::Retryable(m) => Failure::Retryable(m),
+        });
+    }
+    Ok(summary)
+}
+
+/// Fails reads once the deadline is near, so a slow file ends in a retryable error.
+struct Deadline<R> {
+    inner: R,
+    deadline_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl<R: Read> Read for Deadline<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if now_ms() + DEADLINE_MARGIN.as_millis() as u64 >= self.deadline_ms {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "invocation deadline reached mid-file",
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
+fn process<C: Claims, P: Publisher, S: State>(
+    app: &App<C, P>,
+    handle: &Handle,
+    state: S,
+    works: &[Work],
+    deadline_ms: u64,
+) -> Result<(Vec<Alert>, Summary), Failure> {
+    let mut pipeline = Pipeline::new(&app.rules, state, app.config.horizon);
+    let mut sink = Alerts::default();
+    let mut summary = Summary::default();
+    for work in works {
+        let (owner, result) = match work {
+            Work::Nothing(why) => {
+                info!(reason = why, "nothing to read");
+                summary.skipped += 1;
+                continue;
+            }
+            Work::Object(o) => {
+                if let Some(why) = o.skip_reason() {
+                    info!(bucket = %o.bucket, key = %o.key, reason = why, "skipped");
+                    summary.skipped += 1;
+                    continue;
+                }
+                let owner = format!("s3://{}/{}", o.bucket, o.key);
+                pipeline.set_owner(&owner);
+                let Some(body) = open(app, handle, o)? else {
+                    warn!(bucket = %o.bucket, key = %o.key, "object no longer exists: skipped");
+                    summary.skipped += 1;
+                    continue;
+                };
+                let reader = BufReader::with_capacity(
+                    256 * 1024,
+                    Deadline {
+                        inner: body,
+                        deadline_ms,
+                    },
+                );
+                (owner, decode(app, &mut pipeline, &mut sink, reader))
+            }
+            Work::Inline(bytes) => {
+                let owner = format!("inline#{:016x}", fnv(&[bytes]));
+                pipeline.set_owner(&owner);
+                (owner, decode(app, &mut pipeline, &mut sink, &bytes[..]))
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(Failure::Permanent(why)) => {
+                error!(input = %owner, reason = %why, "input not read: reported, not retried");
+                summary.bad_inputs += 1;
+            }
+            Err(f) => return Err(f),
+        }
+    }
+    summary.report = pipeline.report.clone();
+    Ok((sink.alerts, summary))
+}
+
+/// The object's body as a blocking reader; `None` if it was deleted.
+fn open<C: Claims, P: Publisher>(
+    app: &App<C, P>,
+    handle: &Handle,
+    o: &Object,
+) -> Result<Option<Box<dyn Read + Send>>, Failure> {
+    let got = handle.block_on(app.s3.get_object().bucket(&o.bucket).key(&o.key).send());
+    match got {
+        Ok(out) => {
+            let reader = out.body.into_async_read();
+            Ok(Some(Box::new(SyncIoBridge::new_with_handle(
+                reader,
+                handle.clone(),
+            ))))
+        }
+        Err(e) => {
+            let se = e.into_service_error();
+            if se.is_no_such_key() {
+                return Ok(None);
+            }
+            let msg = format!(
+                "reading s3://{}/{}: {}",
+                o.bucket,
+                o.key,
+                aws_sdk_s3::error::DisplayErrorContext(&se)
+            );
+            use aws_sdk_s3::error::ProvideErrorMetadata;
+            Err(match se.code() {
+                Some("AccessDenied" | "NoSuchBucket" | "InvalidObjectState") => {
+                    Failure::Permanent(msg)
+                }
+                _ => Failure::Retryable(msg),
+            })
+        }
+    }
+}
+
+fn decode<C: Claims, P: Publisher, S: State>(
+    app: &App<C, P>,
+    pipeline: &mut Pipeline<'_, S>,
+    sink: &mut Alerts,
+    input: impl io::BufRead,
+) -> Result<(), Failure> {
+    let mut stopped = None;
+    let mut malformed = 0u32;
+    let result = source::decode(input, &app.config.limits, &mut |item| {
+        if stopped.is_some() {
+            return;
+        }
+        let r = pipeline.push(item, sink, &mut |at, why| {
+            malformed += 1;
+            if malformed <= 20 {
+                warn!(at = %at, reason = %why, "malformed record");
+            }
+        });
+        if let Err(e) = r {
+            stopped = Some(e);
+        }
+    });
+    if let Some(e) = stopped {
+        return Err(match e {
+            trailwatch::pipeline::Error::State(s) if !s.retryable => {
+                Failure::Permanent(s.to_string())
+            }
+            other => Failure::Retryable(other.to_string()),
+        });
+    }
+    match result {
+        Ok(_) => Ok(()),
+        Err(DecodeError::Io(e)) => Err(Failure::Retryable(format!("reading input: {e}"))),
+        Err(e) => Err(Failure::Permanent(e.to_string())),
+    }
+}

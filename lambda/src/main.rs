@@ -1,0 +1,75 @@
+//! `trailwatch-lambda`: wiring only. Config, AWS clients and compiled rules are built once
+//! per cold start; the logic lives in the `trailwatch` library and `handler`.
+
+use anyhow::{bail, Context};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use std::sync::Arc;
+use trailwatch::rules::{self, Level, RuleSet};
+use trailwatch_lambda::claims::MemoryClaims;
+use trailwatch_lambda::dynamo::DynamoClaims;
+use trailwatch_lambda::handler::{handle, App};
+use trailwatch_lambda::publish::SnsPublisher;
+use trailwatch_lambda::{aws, config::Config, now, Failure};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let (files, lists) = match &config.rules_dir {
+        None => rules::bundled(),
+        Some(d) => {
+            let dir = rules::read_dir(d).with_context(|| format!("RULES_DIR {}", d.display()))?;
+            if let Some(p) = dir.problems.first() {
+                bail!("RULES_DIR: {p}");
+            }
+            (dir.rules, dir.lists)
+        }
+    };
+    let (set, diags) = RuleSet::compile(&files, &lists, &rules::list_overrides_from_env(), now());
+    diags
+        .iter()
+        .filter(|d| d.level == Level::Warning)
+        .for_each(|d| tracing::warn!("{d}"));
+    let Some(rules) = set else {
+        let errors: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        bail!("rules do not compile:\n{}", errors.join("\n"));
+    };
+    let clients = aws::clients().await;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let publisher = SnsPublisher {
+        client: clients.sns.clone(),
+        topic_arn: config.topic_arn.clone(),
+    };
+    tracing::info!(rules = rules.rules().len(), state = ?config.state_table, "ready");
+    macro_rules! serve {
+        ($claims:expr) => {{
+            let app = Arc::new(App {
+                rules,
+                config,
+                s3: clients.s3,
+                dynamodb: clients.dynamodb.clone(),
+                claims: $claims,
+                publisher,
+                function,
+            });
+            lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
+                let app = app.clone();
+                async move {
+                    handle(app, ev.payload, ev.context.deadline)
+                        .await
+                        .map_err(|f: Failure| lambda_runtime::Error::from(f.to_string()))
+                }
+            }))
+            .await
+            .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+        }};
+    }
+    match config.state_table.clone() {
+        Some(table) => serve!(DynamoClaims {
+            client: clients.dynamodb.clone(),
+            table
+        }),
+        None => serve!(MemoryClaims::default()),
+    }
+}

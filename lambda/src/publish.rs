@@ -1,0 +1,175 @@
+//! Delivering alerts: claim, publish to SNS in batches, complete (or release) the claim.
+
+use crate::claims::{Claim, Claims};
+use crate::Failure;
+use aws_sdk_sns::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use std::future::Future;
+use std::sync::Mutex;
+use trailwatch::alert::Alert;
+use trailwatch::render::{sns_message, SnsMessage, SNS_MAX_BYTES};
+
+/// PublishBatch takes at most 10 entries and 256 KiB in all.
+pub const BATCH_MAX_ENTRIES: usize = 10;
+
+pub trait Publisher: Send + Sync {
+    /// Publishes up to [`BATCH_MAX_ENTRIES`] messages; one result per message, in order.
+    fn publish(
+        &self,
+        batch: &[SnsMessage],
+    ) -> impl Future<Output = Result<Vec<Result<(), String>>, Failure>> + Send;
+}
+
+pub struct SnsPublisher {
+    pub client: aws_sdk_sns::Client,
+    pub topic_arn: String,
+}
+
+impl Publisher for SnsPublisher {
+    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<(), String>>, Failure> {
+        let mut entries = Vec::new();
+        for (i, m) in batch.iter().enumerate() {
+            let mut e = PublishBatchRequestEntry::builder()
+                .id(i.to_string())
+                .subject(&m.subject)
+                .message(&m.message)
+                .message_structure("json");
+            for (name, value) in &m.attributes {
+                let attr = MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+                    .map_err(|e| Failure::Permanent(e.to_string()))?;
+                e = e.message_attributes(*name, attr);
+            }
+            entries.push(e.build().map_err(|e| Failure::Permanent(e.to_string()))?);
+        }
+        let out = self
+            .client
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                let permanent = matches!(
+                    e.code(),
+                    Some(
+                        "InvalidParameter"
+                            | "NotFound"
+                            | "AuthorizationError"
+                            | "InvalidParameterValue"
+                    )
+                );
+                let msg = format!("publishing to SNS: {}", DisplayErrorContext(&e));
+                if permanent {
+                    Failure::Permanent(msg)
+                } else {
+                    Failure::Retryable(msg)
+                }
+            })?;
+        let mut results = vec![Err("SNS did not report this entry".to_string()); batch.len()];
+        for ok in out.successful() {
+            if let Some(i) = ok
+                .id()
+                .and_then(|id| id.parse::<usize>().ok())
+                .filter(|i| *i < batch.len())
+            {
+                results[i] = Ok(());
+            }
+        }
+        for f in out.failed() {
+            if let Ok(i) = f.id().parse::<usize>() {
+                if i < batch.len() {
+                    results[i] = Err(format!("{}: {}", f.code(), f.message().unwrap_or("")));
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Published messages kept in memory (tests).
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    pub sent: Mutex<Vec<SnsMessage>>,
+}
+
+impl Publisher for MemoryPublisher {
+    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<(), String>>, Failure> {
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        sent.extend(batch.iter().cloned());
+        Ok(vec![Ok(()); batch.len()])
+    }
+}
+
+/// What delivering a set of alerts did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub published: usize,
+    /// Already published (or being published) by another invocation.
+    pub deduplicated: usize,
+    /// Fingerprints that could not be published, and why; their claims were released.
+    pub failed: Vec<(String, Failure)>,
+}
+
+/// Claims, publishes and completes each alert; a failed publish releases its claim.
+pub async fn deliver<C: Claims, P: Publisher>(
+    alerts: &[Alert],
+    claims: &C,
+    publisher: &P,
+    now: i64,
+    lease: i64,
+) -> Delivery {
+    let mut d = Delivery::default();
+    let mut queue: Vec<(String, SnsMessage)> = Vec::new();
+    for a in alerts {
+        match claims.acquire(&a.fingerprint, now, lease).await {
+            Ok(Claim::Acquired) => queue.push((a.fingerprint.clone(), sns_message(a, now))),
+            Ok(Claim::Taken) => d.deduplicated += 1,
+            Err(f) => d.failed.push((a.fingerprint.clone(), f)),
+        }
+    }
+    let mut start = 0;
+    while start < queue.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < queue.len()
+            && end - start < BATCH_MAX_ENTRIES
+            && (end == start || bytes + queue[end].1.size() <= SNS_MAX_BYTES)
+        {
+            bytes += queue[end].1.size();
+            end += 1;
+        }
+        let batch: Vec<SnsMessage> = queue[start..end].iter().map(|(_, m)| m.clone()).collect();
+        let results = publisher.publish(&batch).await;
+        for (i, (fp, _)) in queue[start..end].iter().enumerate() {
+            let outcome = match &results {
+                Ok(r) => r[i]
+                    .clone()
+                    .map_err(|why| Failure::Retryable(format!("SNS refused alert {fp}: {why}"))),
+                Err(Failure::Permanent(m)) => Err(Failure::Permanent(m.clone())),
+                Err(Failure::Retryable(m)) => Err(Failure::Retryable(m.clone())),
+            };
+            match outcome {
+                Ok(()) => match claims.complete(fp, now).await {
+                    Ok(()) => d.published += 1,
+                    Err(f) => {
+                        // Published, but the claim stays in progress until its lease ends:
+                        // a retry within the lease is stopped; after it, SNS may page again.
+                        tracing::warn!(fingerprint = %fp, error = %f, "published but could not mark the claim completed");
+                        d.published += 1;
+                    }
+                },
+                Err(f) => {
+                    if let Err(r) = claims.release(fp).await {
+                        tracing::warn!(fingerprint = %fp, error = %r, "could not release a claim; it frees itself when its lease ends");
+                    }
+                    d.failed.push((fp.clone(), f));
+                }
+            }
+        }
+        start = end;
+    }
+    d
+}

@@ -1,0 +1,209 @@
+//! End to end on real HTTP APIs: moto_server on loopback, the real `trailwatch-lambda`
+//! binary behind a Lambda Runtime API, alerts read back from an SQS queue subscribed to
+//! the SNS topic.
+
+mod support;
+use serde_json::{json, Value};
+use support::*;
+
+fn hidden_failure(id: u32, time: &str) -> Value {
+    json!({"eventVersion":"1.08","eventTime":time,"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
+        "awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9",
+        "userIdentity":{"type":"IAMUser","accountId":"123456789012","accessKeyId":"","userName":"HIDDEN_DUE_TO_SECURITY_REASONS"},
+        "responseElements":{"ConsoleLogin":"Failure"},"eventID":format!("00000000-0000-4000-8000-{id:012}"),"recipientAccountId":"123456789012"})
+}
+
+fn root_failure(id: u32) -> Value {
+    json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
+        "awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"Mozilla/5.0",
+        "userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"},
+        "responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"},
+        "eventID":format!("10000000-0000-4000-8000-{id:012}"),"recipientAccountId":"111122223333"})
+}
+
+fn records(recs: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "Records": recs })).unwrap()
+}
+
+const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T1000Z_a b.json.gz";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alert_reaches_sqs_once_even_when_the_notification_repeats() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let _f = Function::start(
+        &rt,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+        ],
+    );
+    aws.put(KEY, gzip(&records(&[root_failure(1)]))).await;
+    let event = s3_event(&aws.bucket, &[KEY]);
+    let first = rt.invoke(&event).expect("first invocation succeeds");
+    assert_eq!(first["alerts_published"], 1, "{first}");
+    // The same notification again (S3 is at-least-once), and a digest file: no second page.
+    let again = rt.invoke(&event).expect("second invocation succeeds");
+    assert_eq!(again["alerts_published"], 0, "{again}");
+    let digest = s3_event(
+        &aws.bucket,
+        &["AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/d.json.gz"],
+    );
+    assert_eq!(rt.invoke(&digest).unwrap()["skipped"], 1);
+
+    let alerts = aws.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let (alert, attrs) = &alerts[0];
+    assert_eq!(alert["rule_id"], "root-adjacent-login-failure");
+    assert_eq!(
+        alert["event_ids"],
+        json!(["10000000-0000-4000-8000-000000000001"])
+    );
+    assert_eq!(alert["actor"]["type"], "Root");
+    assert_eq!(attrs["severity"], "high");
+    assert_eq!(attrs["rule_id"], "root-adjacent-login-failure");
+    assert_eq!(attrs["account_id"], "111122223333");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_split_over_two_files_and_invocations_alerts_once() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let _f = Function::start(
+        &rt,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+        ],
+    );
+    let d = "2024-05-01T";
+    aws.put(
+        "AWSLogs/1/CloudTrail/us-east-1/b.json.gz",
+        gzip(&records(&[
+            hidden_failure(4, &format!("{d}10:02:30Z")),
+            hidden_failure(5, &format!("{d}10:03:55Z")),
+            hidden_failure(2, &format!("{d}09:59:05Z")),
+        ])),
+    )
+    .await;
+    aws.put(
+        "AWSLogs/1/CloudTrail/us-east-1/a.json.gz",
+        gzip(&records(&[
+            hidden_failure(1, &format!("{d}09:57:40Z")),
+            hidden_failure(3, &format!("{d}10:01:10Z")),
+            hidden_failure(2, &format!("{d}09:59:05Z")),
+        ])),
+    )
+    .await;
+    let r1 = rt
+        .invoke(&s3_event(
+            &aws.bucket,
+            &["AWSLogs/1/CloudTrail/us-east-1/b.json.gz"],
+        ))
+        .unwrap();
+    assert_eq!(r1["alerts_published"], 0, "{r1}");
+    let r2 = rt
+        .invoke(&s3_event(
+            &aws.bucket,
+            &["AWSLogs/1/CloudTrail/us-east-1/a.json.gz"],
+        ))
+        .unwrap();
+    assert_eq!(r2["alerts_published"], 1, "{r2}");
+    let alerts = aws.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].0["rule_id"], "hidden-username-burst");
+    assert_eq!(alerts[0].0["count"], 5, "the copy of event 2 counts once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudwatch_logs_with_a_malformed_message() {
+    use base64::Engine;
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let _f = Function::start(&rt, &moto, &[("ALERT_TOPIC_ARN", &aws.topic_arn)]);
+    let msg = json!({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"trail","logStream":"s",
+        "subscriptionFilters":["f"],"logEvents":[
+            {"id":"1","timestamp":0,"message":"{not json"},
+            {"id":"2","timestamp":0,"message":root_failure(9).to_string()}]});
+    let data = base64::engine::general_purpose::STANDARD.encode(gzip(msg.to_string().as_bytes()));
+    let r = rt
+        .invoke(&json!({"awslogs":{"data":data}}))
+        .expect("a malformed message does not fail the batch");
+    assert_eq!(r["events"], 1, "{r}");
+    assert_eq!(r["alerts_published"], 1, "{r}");
+    assert_eq!(aws.alerts().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sns_failing_is_an_invocation_error_and_the_retry_delivers() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    aws.put(KEY, gzip(&records(&[root_failure(3)]))).await;
+    let event = s3_event(&aws.bucket, &[KEY]);
+    {
+        let missing = format!("{}-missing", aws.topic_arn);
+        let _f = Function::start(
+            &rt,
+            &moto,
+            &[("ALERT_TOPIC_ARN", &missing), ("STATE_TABLE", &aws.table)],
+        );
+        let err = rt
+            .invoke(&event)
+            .expect_err("publishing fails, so the invocation fails");
+        assert!(err.to_string().contains("SNS"), "{err}");
+    }
+    assert!(aws.alerts().await.is_empty());
+    // The claim was released: the retry (with SNS working again) publishes the alert.
+    let rt2 = Runtime::start();
+    let _f = Function::start(
+        &rt2,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+        ],
+    );
+    assert_eq!(rt2.invoke(&event).unwrap()["alerts_published"], 1);
+    assert_eq!(aws.alerts().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_batches_report_item_failures_and_unknown_payloads_are_dropped() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let _f = Function::start(
+        &rt,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+        ],
+    );
+    aws.put(KEY, gzip(&records(&[root_failure(4)]))).await;
+    let sns_wrapped =
+        json!({"Type":"Notification","Message": s3_event(&aws.bucket, &[KEY]).to_string()});
+    let batch = json!({"Records":[
+        {"messageId":"ok","eventSource":"aws:sqs","body": sns_wrapped.to_string()},
+        {"messageId":"gone","eventSource":"aws:sqs","body": s3_event("no-such-bucket", &["x.json.gz"]).to_string()}]});
+    let r = rt.invoke(&batch).unwrap();
+    assert_eq!(
+        r["batchItemFailures"],
+        json!([]),
+        "a missing bucket is permanent: reported, not retried: {r}"
+    );
+    assert_eq!(aws.alerts().await.len(), 1);
+    let r = rt
+        .invoke(&json!({"hello":"world"}))
+        .expect("an unknown payload is dropped, not retried");
+    assert!(r["ignored"]
+        .as_str()
+        .unwrap()
+        .contains("unknown payload shape"));
+}

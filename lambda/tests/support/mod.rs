@@ -1,0 +1,427 @@
+//! Test harness: `moto_server` on a free loopback port (real HTTP AWS APIs), a small
+//! Lambda Runtime API that feeds events to the real `trailwatch-lambda` binary, and the
+//! AWS resources the function uses. Never talks to anything but 127.0.0.1.
+#![allow(dead_code)]
+
+use aws_config::BehaviorVersion;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `moto_server` process, stopped on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (make test installs moto from requirements-dev.txt)");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    pub async fn config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bucket, topic, queue subscribed to the topic, and state table.
+pub struct Aws {
+    pub s3: aws_sdk_s3::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub bucket: String,
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub table: String,
+}
+
+impl Aws {
+    pub async fn create(moto: &Moto) -> Aws {
+        let conf = moto.config().await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        let sns = aws_sdk_sns::Client::new(&conf);
+        let sqs = aws_sdk_sqs::Client::new(&conf);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&conf);
+        let bucket = "trail-logs".to_string();
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let topic_arn = sns
+            .create_topic()
+            .name("trailwatch-alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name("alerts")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap();
+        let queue_arn =
+            attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        use aws_sdk_dynamodb::types::*;
+        let table = "trailwatch-state".to_string();
+        dynamodb
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Aws {
+            s3,
+            sns,
+            sqs,
+            dynamodb,
+            bucket,
+            topic_arn,
+            queue_url,
+            table,
+        }
+    }
+
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every message now in the alert queue: (alert JSON, message attributes).
+    pub async fn alerts(&self) -> Vec<(Value, HashMap<String, String>)> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return out;
+            }
+            for m in msgs {
+                let envelope: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+                let alert: Value = serde_json::from_str(envelope["Message"].as_str().unwrap())
+                    .expect("the sqs form is the alert JSON");
+                let attrs = envelope["MessageAttributes"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v["Value"].as_str().unwrap_or("").to_string())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((alert, attrs));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    pending: VecDeque<(String, Vec<u8>)>,
+    done: HashMap<String, Result<Value, Value>>,
+}
+
+/// A minimal Lambda Runtime API on loopback.
+#[derive(Clone)]
+pub struct Runtime {
+    pub addr: String,
+    q: Arc<(Mutex<Queue>, Condvar)>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let (mut len, mut chunked) = (0usize, false);
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "content-length" => len = v.trim().parse().ok()?,
+            "transfer-encoding" => chunked = v.trim().eq_ignore_ascii_case("chunked"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(len, 0);
+        r.read_exact(&mut body).ok()?;
+    }
+    Some((method, path, body))
+}
+
+impl Runtime {
+    pub fn start() -> Runtime {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let rt = Runtime {
+            addr: listener.local_addr().unwrap().to_string(),
+            q: Arc::default(),
+        };
+        let server = rt.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let s = server.clone();
+                std::thread::spawn(move || s.serve(conn));
+            }
+        });
+        rt
+    }
+
+    fn serve(&self, conn: TcpStream) {
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        while let Some((method, path, body)) = read_request(&mut r) {
+            let (status, headers, out) = if method == "GET" && path.ends_with("/invocation/next") {
+                let (lock, cv) = &*self.q;
+                let mut q = lock.lock().unwrap();
+                while q.pending.is_empty() {
+                    q = cv.wait(q).unwrap();
+                }
+                let (id, event) = q.pending.pop_front().unwrap();
+                let deadline = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    + 60_000;
+                let headers = format!(
+                    "Lambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:trailwatch\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n"
+                );
+                ("200 OK", headers, event)
+            } else if method == "POST" && (path.ends_with("/response") || path.ends_with("/error"))
+            {
+                let id = path.split('/').nth(4).unwrap_or("").to_string();
+                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let (lock, cv) = &*self.q;
+                let result = if path.ends_with("/response") {
+                    Ok(value)
+                } else {
+                    Err(value)
+                };
+                lock.lock().unwrap().done.insert(id, result);
+                cv.notify_all();
+                ("202 Accepted", String::new(), b"{}".to_vec())
+            } else {
+                ("202 Accepted", String::new(), b"{}".to_vec())
+            };
+            let head = format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n", out.len());
+            if w.write_all(head.as_bytes())
+                .and_then(|_| w.write_all(&out))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    /// Invokes the function with `event` and waits for its answer: `Ok(response)` or
+    /// `Err(error document)`.
+    pub fn invoke(&self, event: &Value) -> Result<Value, Value> {
+        let (lock, cv) = &*self.q;
+        let id = {
+            let mut q = lock.lock().unwrap();
+            q.next_id += 1;
+            let id = format!("req-{}", q.next_id);
+            q.pending
+                .push_back((id.clone(), serde_json::to_vec(event).unwrap()));
+            id
+        };
+        cv.notify_all();
+        let start = Instant::now();
+        let mut q = lock.lock().unwrap();
+        loop {
+            if let Some(r) = q.done.remove(&id) {
+                return r;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "no answer to {id}"
+            );
+            q = cv.wait_timeout(q, Duration::from_millis(200)).unwrap().0;
+        }
+    }
+}
+
+/// The real `trailwatch-lambda` binary polling `runtime`.
+pub struct Function {
+    child: Child,
+}
+
+impl Function {
+    pub fn start(runtime: &Runtime, moto: &Moto, env: &[(&str, &str)]) -> Function {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
+            .env("AWS_LAMBDA_FUNCTION_NAME", "trailwatch")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Function {
+            child: cmd.spawn().expect("start trailwatch-lambda"),
+        }
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An S3 event notification for `keys` (URL-encoded as S3 does).
+pub fn s3_event(bucket: &str, keys: &[&str]) -> Value {
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+                "eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0","bucket":{"name":bucket,"arn":format!("arn:aws:s3:::{bucket}")},
+                "object":{"key":k.replace(' ', "+").replace(':', "%3A"),"size":1}}})
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use flate2::{write::GzEncoder, Compression};
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
