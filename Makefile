@@ -2,8 +2,9 @@
 CARGO ?= cargo
 BIN := target/debug/trailwatch
 
-.PHONY: run test test-deps lint fmt build-cli clean
+.PHONY: run test test-deps lint check-template fmt build-cli build lambda-tools deploy clean
 PYTHON ?= python3
+export AWS_DEFAULT_REGION ?= us-east-1
 
 ## run: scan the sample trails in examples/ with the bundled rules (alerts found = success)
 run: build-cli
@@ -17,14 +18,33 @@ test: test-deps lint build-cli
 	$(BIN) validate rules
 	$(BIN) test rules
 
-## test-deps: the Python test packages (moto_server), installed only when missing
+## test-deps: the Python test packages (moto_server, cfn-lint), pinned in requirements-dev.txt
 test-deps:
-	@$(PYTHON) -c "import moto.server" 2>/dev/null || $(PYTHON) -m pip install -q -r requirements-dev.txt
+	@$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
-## lint: rustfmt check and clippy with warnings as errors
-lint:
+## lint: rustfmt check, clippy with warnings as errors, the SAM template
+lint: check-template
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## check-template: cfn-lint (pinned: it expands the SAM resources and checks what they generate)
+check-template: test-deps
+	$(PYTHON) -c "import sys; from cfnlint.runner import main; sys.exit(main())" template.yaml
+
+## build: the Lambda's bootstrap for arm64 → target/lambda/trailwatch-lambda/bootstrap
+build: lambda-tools
+	cargo lambda build --release --arm64 --bin trailwatch-lambda
+
+## lambda-tools: cargo-lambda and zig from PyPI, and the arm64 Rust target, when missing
+lambda-tools:
+	@command -v cargo-lambda >/dev/null 2>&1 || $(PYTHON) -m pip install -q cargo-lambda ziglang
+	@rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+
+## deploy: build with SAM (its rust-cargolambda build method is a beta feature) and deploy
+deploy: lambda-tools
+	@command -v sam >/dev/null 2>&1 || $(PYTHON) -m pip install -q aws-sam-cli
+	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --beta-features
+	sam deploy --guided
 
 fmt:
 	$(CARGO) fmt --all

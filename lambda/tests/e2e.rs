@@ -207,3 +207,26 @@ async fn sqs_batches_report_item_failures_and_unknown_payloads_are_dropped() {
         .unwrap()
         .contains("unknown payload shape"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cold_start_reaches_the_runtime_api() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let f = Function::start(
+        &rt,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+        ],
+    );
+    let polled = rt
+        .first_poll(std::time::Duration::from_secs(30))
+        .expect("the function polls for events");
+    // Reported, not asserted: a timed test is no benchmark (this is a debug build).
+    eprintln!(
+        "cold start (process start to first poll, rules compiled): {:?}",
+        polled - f.started
+    );
+}

@@ -223,6 +223,8 @@ impl Aws {
 
 #[derive(Default)]
 struct Queue {
+    /// When the function first asked for an event (its init is done by then).
+    first_poll: Option<Instant>,
     next_id: u64,
     pending: VecDeque<(String, Vec<u8>)>,
     done: HashMap<String, Result<Value, Value>>,
@@ -301,6 +303,7 @@ impl Runtime {
             let (status, headers, out) = if method == "GET" && path.ends_with("/invocation/next") {
                 let (lock, cv) = &*self.q;
                 let mut q = lock.lock().unwrap();
+                q.first_poll.get_or_insert_with(Instant::now);
                 while q.pending.is_empty() {
                     q = cv.wait(q).unwrap();
                 }
@@ -340,6 +343,17 @@ impl Runtime {
         }
     }
 
+    /// Waits for the function's first poll and returns when it happened.
+    pub fn first_poll(&self, timeout: Duration) -> Option<Instant> {
+        let (lock, cv) = &*self.q;
+        let start = Instant::now();
+        let mut q = lock.lock().unwrap();
+        while q.first_poll.is_none() && start.elapsed() < timeout {
+            q = cv.wait_timeout(q, Duration::from_millis(5)).unwrap().0;
+        }
+        q.first_poll
+    }
+
     /// Invokes the function with `event` and waits for its answer: `Ok(response)` or
     /// `Err(error document)`.
     pub fn invoke(&self, event: &Value) -> Result<Value, Value> {
@@ -371,6 +385,7 @@ impl Runtime {
 /// The real `trailwatch-lambda` binary polling `runtime`.
 pub struct Function {
     child: Child,
+    pub started: Instant,
 }
 
 impl Function {
@@ -393,8 +408,10 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let started = Instant::now();
         Function {
             child: cmd.spawn().expect("start trailwatch-lambda"),
+            started,
         }
     }
 }
