@@ -20,7 +20,7 @@ test: test-deps lint build-cli
 
 ## test-deps: the Python test packages (moto_server, cfn-lint), pinned in requirements-dev.txt
 test-deps:
-	@$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements-dev.txt
 
 ## lint: rustfmt check, clippy with warnings as errors, the SAM template
 lint: check-template

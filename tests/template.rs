@@ -6,7 +6,10 @@ use std::process::Command;
 
 fn cfn_lint(path: &Path) -> (i32, String) {
     let out = Command::new("python3")
-        .args(["-c", "import sys; from cfnlint.runner import main; sys.exit(main())"])
+        .args([
+            "-c",
+            "import sys; from cfnlint.runner import main; sys.exit(main())",
+        ])
         .arg(path)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
