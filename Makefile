@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/debug/trailwatch
 
-.PHONY: run test test-deps lint check-template fmt build-cli build lambda-tools deploy clean
+.PHONY: run test test-deps lint check-template fmt build-cli build lambda-tools deploy bench clean
 PYTHON ?= python3
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -45,6 +45,10 @@ deploy: lambda-tools
 	@command -v sam >/dev/null 2>&1 || $(PYTHON) -m pip install -q aws-sam-cli
 	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --beta-features
 	sam deploy --guided
+
+## bench: trailwatch vs the Python peer and a Rust baseline (see BENCHMARKS.md)
+bench:
+	$(PYTHON) bench/run.py
 
 fmt:
 	$(CARGO) fmt --all

@@ -35,6 +35,8 @@ async fn main() -> anyhow::Result<()> {
         let errors: Vec<String> = diags.iter().map(ToString::to_string).collect();
         bail!("rules do not compile:\n{}", errors.join("\n"));
     };
+    let mut config = config;
+    config.limits.keep = Some(Arc::new(rules.keep()));
     let clients = aws::clients().await;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let publisher = SnsPublisher {

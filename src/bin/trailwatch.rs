@@ -260,6 +260,10 @@ fn scan(
             expand(p, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
         }
     }
+    let limits = Limits {
+        keep: Some(std::sync::Arc::new(set.keep())),
+        ..limits
+    };
     let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);
     let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
     let (mut read, mut skipped, mut unreadable) = (0u64, 0u64, 0u64);

@@ -108,6 +108,14 @@ impl FieldRef {
         out
     }
 
+    /// The record path this reads (`account_id` reads fields every event keeps anyway).
+    pub fn path(&self) -> Option<&FieldPath> {
+        match self {
+            FieldRef::Path(p) | FieldRef::Arn(_, p) => Some(p),
+            FieldRef::Account => None,
+        }
+    }
+
     /// The path as written in the rule.
     pub fn label(&self) -> String {
         match self {
@@ -220,7 +228,29 @@ pub enum Cond {
     Test(FieldTest),
 }
 
+fn op_refs<'a>(ops: &'a [Op], out: &mut Vec<&'a FieldRef>) {
+    for op in ops {
+        match op {
+            Op::Field(f, _) => out.push(f),
+            Op::Not(inner, _) => op_refs(inner, out),
+            _ => {}
+        }
+    }
+}
+
 impl Cond {
+    /// Every field this condition reads.
+    pub fn field_refs<'a>(&'a self, out: &mut Vec<&'a FieldRef>) {
+        match self {
+            Cond::All(c) | Cond::Any(c) => c.iter().for_each(|c| c.field_refs(out)),
+            Cond::Not(c) => c.field_refs(out),
+            Cond::Test(t) => {
+                out.push(&t.field);
+                op_refs(&t.ops, out);
+            }
+        }
+    }
+
     pub fn matches(&self, e: &Event) -> bool {
         match self {
             Cond::All(c) => c.iter().all(|c| c.matches(e)),

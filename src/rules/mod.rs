@@ -200,6 +200,30 @@ impl RuleSet {
         });
     }
 
+    /// The fields any enabled rule can read (match, suppressions, thresholds, keys,
+    /// titles): decoding keeps only these (see `source::prune`).
+    pub fn keep(&self) -> crate::source::prune::Keep {
+        let mut refs: Vec<&FieldRef> = Vec::new();
+        for r in self.rules.iter().filter(|r| r.enabled) {
+            r.cond.field_refs(&mut refs);
+            for s in &r.suppressions {
+                s.cond.field_refs(&mut refs);
+            }
+            if let Some(t) = &r.threshold {
+                refs.extend(&t.group_by);
+                refs.extend(&t.distinct);
+            }
+            if let Some(d) = &r.dedup {
+                refs.extend(&d.key);
+            }
+            refs.extend(r.title.iter().filter_map(|p| match p {
+                Piece::Field(f) => Some(f),
+                _ => None,
+            }));
+        }
+        crate::source::prune::Keep::of(refs.into_iter().filter_map(FieldRef::path))
+    }
+
     /// Compiles rule and list files. Returns the set (if there were no errors) and every
     /// diagnostic, errors and warnings, sorted by file and position.
     pub fn compile(

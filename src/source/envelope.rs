@@ -10,8 +10,12 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 /// One record from its raw bytes.
-pub(super) fn record_from_bytes(bytes: &[u8], at: Position) -> Item {
-    match serde_json::from_slice::<Value>(bytes) {
+pub(super) fn record_from_bytes(bytes: &[u8], at: Position, limits: &Limits) -> Item {
+    let parsed = match &limits.keep {
+        Some(keep) => keep.parse(bytes),
+        None => serde_json::from_slice::<Value>(bytes),
+    };
+    match parsed {
         Ok(v) => record_from_value(v, at),
         Err(e) => Item::Malformed {
             at,
@@ -121,10 +125,10 @@ fn classify(value: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<F
             .map_err(|e| format!("awslogs.data does not gunzip: {e}"))?;
         let inner: Value = serde_json::from_slice(&json)
             .map_err(|e| format!("awslogs.data holds invalid JSON: {e}"))?;
-        return classify_logs(inner, on);
+        return classify_logs(inner, limits, on);
     }
     if obj.contains_key("messageType") {
-        return classify_logs(Value::Object(obj), on);
+        return classify_logs(Value::Object(obj), limits, on);
     }
     if obj.contains_key("detail-type") && obj.contains_key("detail") {
         let dt = obj["detail-type"].as_str().unwrap_or("?").to_string();
@@ -155,7 +159,7 @@ fn classify(value: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<F
     ))
 }
 
-fn classify_logs(v: Value, on: &mut dyn FnMut(Item)) -> Result<Format, String> {
+fn classify_logs(v: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<Format, String> {
     match v.get("messageType").and_then(Value::as_str) {
         Some("CONTROL_MESSAGE") => Ok(Format::CloudWatchControl),
         Some("DATA_MESSAGE") => {
@@ -166,7 +170,7 @@ fn classify_logs(v: Value, on: &mut dyn FnMut(Item)) -> Result<Format, String> {
             for (i, e) in events.iter().enumerate() {
                 let at = Position::LogEvent(i);
                 match e.get("message").and_then(Value::as_str) {
-                    Some(m) => on(record_from_bytes(m.as_bytes(), at)),
+                    Some(m) => on(record_from_bytes(m.as_bytes(), at, limits)),
                     None => on(Item::Malformed {
                         at,
                         reason: "log event without a string message".into(),

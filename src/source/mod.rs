@@ -6,6 +6,7 @@
 
 mod envelope;
 pub mod gunzip;
+pub mod prune;
 pub mod split;
 
 use crate::event::Event;
@@ -13,8 +14,9 @@ use split::{JsonReader, Raw, ScanState, SplitError};
 use std::fmt;
 use std::io::{self, BufRead};
 
-/// Size caps for decoding; all configurable from the CLI and the Lambda.
-#[derive(Debug, Clone, Copy)]
+/// How to decode: size caps (configurable from the CLI and the Lambda) and which fields
+/// of a record to keep.
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Most bytes a gzip stream may inflate to.
     pub max_decompressed: u64,
@@ -22,6 +24,8 @@ pub struct Limits {
     pub max_record: usize,
     /// Largest non-streamed document (CloudWatch Logs batch, EventBridge event).
     pub max_envelope: usize,
+    /// Fields to keep from each record (`RuleSet::keep`); `None` keeps everything.
+    pub keep: Option<std::sync::Arc<prune::Keep>>,
 }
 
 impl Default for Limits {
@@ -30,6 +34,7 @@ impl Default for Limits {
             max_decompressed: 2 << 30,
             max_record: 256 << 10,
             max_envelope: 16 << 20,
+            keep: None,
         }
     }
 }
@@ -194,7 +199,11 @@ fn stream_array<R: BufRead>(
         r.peek()?;
         let start = r.offset();
         match r.read_value(&mut buf, limits.max_record)? {
-            Raw::Complete => on(envelope::record_from_bytes(&buf, Position::Byte(start))),
+            Raw::Complete => on(envelope::record_from_bytes(
+                &buf,
+                Position::Byte(start),
+                limits,
+            )),
             Raw::TooLarge(n) => on(Item::Malformed {
                 at: Position::Byte(start),
                 reason: format!(

@@ -7,10 +7,29 @@
 
 use crate::event::Event;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Keys are already FNV fingerprints: hashing them again is wasted work.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 pub struct Seen {
     horizon: i64,
-    entries: HashMap<u64, i64>,
+    entries: HashMap<u64, i64, BuildHasherDefault<Prehashed>>,
     newest: i64,
     since_prune: usize,
 }
@@ -19,7 +38,7 @@ impl Seen {
     pub fn new(horizon: i64) -> Seen {
         Seen {
             horizon,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             newest: i64::MIN,
             since_prune: 0,
         }

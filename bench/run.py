@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""`make bench`: trailwatch against the Python peer and a Rust baseline, same input, same run.
+
+Prints a table of CPU-time medians (MB/s of uncompressed JSON, events/s, peak RSS, ratios),
+the cost of 200 rules against 20, and the Lambda cold start. Stdlib only.
+
+usage: bench/run.py [--mb 100] [--runs 5]
+"""
+import argparse, gzip, http.server, json, os, re, resource, shutil, statistics, subprocess, sys, tempfile, threading, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+OUT = os.path.join(ROOT, "target", "bench")
+TW = os.path.join(ROOT, "target", "release", "trailwatch")
+LAMBDA = os.path.join(ROOT, "target", "release", "trailwatch-lambda")
+
+
+def run_measured(cmd, env=None):
+    """Runs cmd; returns (user+sys CPU seconds, peak RSS MiB, stdout). The driver keeps no
+    large data in memory: a child's ru_maxrss counts the forked parent's pages before exec."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 1):
+        sys.exit(f"{cmd} failed with exit {p.returncode}")
+    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out
+
+
+def uncompressed_size(path):
+    with open(path, "rb") as f:
+        f.seek(-4, 2)
+        return int.from_bytes(f.read(4), "little")
+
+
+def trailwatch(path, runs, rules=None):
+    cmd = [TW, "scan"] + (["--rules", rules] if rules else []) + [path]
+    run_measured(cmd)  # warm the page cache
+    res = [run_measured(cmd) for _ in range(runs)]
+    return statistics.median(r[0] for r in res), max(r[1] for r in res)
+
+
+def baseline(path, runs):
+    """(CPU seconds, peak RSS MiB, events)."""
+    exe = build_baseline()
+    cpu, rss, out = run_measured([exe, path, os.path.join(SHARED, "bench", "preds.json"), str(runs)])
+    doc = json.loads(out)
+    return doc["cpu_median_s"], rss, doc["events"]
+
+
+def python_peer(path, runs):
+    cpu, rss, out = run_measured([sys.executable, os.path.join(SHARED, "bench", "python_peer.py"), "std", path, str(runs)])
+    return json.loads(out)["cpu_median_s"], rss
+
+
+_baseline_exe = []
+
+
+def build_baseline():
+    if not _baseline_exe:
+        out = subprocess.run(["cargo", "bench", "--bench", "baseline", "--no-run", "--message-format=json"],
+                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            msg = json.loads(line)
+            if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "baseline" and msg.get("executable"):
+                _baseline_exe.append(msg["executable"])
+    return _baseline_exe[0]
+
+
+def real_trail():
+    """The invictus S3 delivery files as one gzipped Records document (3.7 MB), built in a
+    child process so the driver stays small (see run_measured)."""
+    src = os.path.join(SHARED, "corpora", "invictus-ir_aws_dataset", "CloudTrail")
+    path = os.path.join(OUT, "invictus.json.gz")
+    code = (
+        "import gzip, json, os, sys\n"
+        "src, path = sys.argv[1], sys.argv[2]\n"
+        "recs = [r for n in sorted(os.listdir(src)) for r in json.load(open(os.path.join(src, n)))['Records']]\n"
+        "with gzip.open(path, 'wt', compresslevel=6) as f: json.dump({'Records': recs}, f)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, src, path], check=True)
+    return path
+
+
+def catalogue_pairs():
+    """(eventSource, eventName) pairs in the proportions the Sigma CloudTrail catalogue uses."""
+    pairs = []
+    d = os.path.join(SHARED, "corpora", "sigmahq-cloudtrail-rules")
+    for name in sorted(os.listdir(d)):
+        if not name.endswith(".yml"):
+            continue
+        text = open(os.path.join(d, name)).read()
+        sources = re.findall(r"eventSource:\s*'?([\w.-]+\.amazonaws\.com)", text)
+        names = re.findall(r"eventName:\s*'?(\w+)'?\s*$", text, re.M)
+        names += re.findall(r"^\s+- '?(\w+)'?\s*$", text.split("eventName:")[-1], re.M) if "eventName:\n" in text else []
+        for n in names:
+            pairs.append((sources[0] if sources else None, n))
+    return pairs or [(None, "ConsoleLogin")]
+
+
+def write_rules(n, pairs):
+    d = os.path.join(OUT, f"rules{n}")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    extras = ["errorCode: {exists: true}", "userIdentity.type: [IAMUser, AssumedRole, Root]",
+              "sourceIPAddress: {not: {cidr: [10.0.0.0/8, 192.168.0.0/16]}}", "userAgent: {not: {prefix: [aws-internal, AWS Internal]}}",
+              "userIdentity.arn: {regex: '.*:(user|role)/.*admin.*', ignore_case: true}"]
+    for i in range(n):
+        source, name = pairs[i % len(pairs)]
+        lines = [f"id: gen-{i:03d}", f"title: generated {i} {{eventName}}", "severity: low", "match:", f"  eventName: {name}"]
+        if source:
+            lines.append(f"  eventSource: {source}")
+        lines.append("  " + extras[i % len(extras)])
+        with open(os.path.join(d, f"gen-{i:03d}.yaml"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return d
+
+
+class _Runtime(http.server.BaseHTTPRequestHandler):
+    polled = None
+
+    def do_GET(self):
+        if _Runtime.polled is None:
+            _Runtime.polled = time.perf_counter()
+        time.sleep(0.5)
+        self.send_response(500)
+        self.end_headers()
+
+    def do_POST(self):
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def cold_start(runs):
+    """Process start to the first Runtime API poll (rules compiled, clients built)."""
+    subprocess.run(["cargo", "build", "--release", "--bin", "trailwatch-lambda"], cwd=ROOT, check=True)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Runtime)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{srv.server_port}",
+           "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+           "AWS_LAMBDA_FUNCTION_VERSION": "1", "ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench",
+           "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_EC2_METADATA_DISABLED": "true", "RUST_LOG": "error"}
+    times = []
+    for _ in range(runs):
+        _Runtime.polled = None
+        t = time.perf_counter()
+        p = subprocess.Popen([LAMBDA], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while _Runtime.polled is None and time.perf_counter() - t < 10:
+            time.sleep(0.0005)
+        if _Runtime.polled is not None:
+            times.append((_Runtime.polled - t) * 1000)
+        p.kill()
+        p.wait()
+    srv.shutdown()
+    return statistics.median(times) if times else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=5)
+    a = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    subprocess.run(["cargo", "build", "--release", "--bin", "trailwatch"], cwd=ROOT, check=True)
+    synth = os.path.join(OUT, f"ct{a.mb}")
+    if not os.path.exists(synth + ".json.gz"):
+        subprocess.run([sys.executable, os.path.join(SHARED, "bench", "gen_cloudtrail.py"), "--target-mb", str(a.mb), "--out", synth], check=True, stdout=subprocess.DEVNULL)
+    inputs = [("synthetic", synth + ".json.gz"), ("real (invictus)", real_trail())]
+    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"machine: {os.cpu_count()} cores, {os.uname().machine}; CPU time medians of {a.runs} runs;")
+    print(f"peak RSS per child (includes the forked driver's {driver:.0f} MiB before exec)\n")
+    print(f"{'input':<16} {'tool':<22} {'MB/s':>8} {'events/s':>10} {'peak RSS':>9} {'vs baseline':>12} {'vs python':>10}")
+    for label, path in inputs:
+        size = uncompressed_size(path)
+        runs = a.runs if label == "synthetic" else a.runs * 5
+        base_cpu, base_rss, events = baseline(path, runs)
+        rows = [("python peer (std)",) + python_peer(path, runs), ("baseline (Rust)", base_cpu, base_rss),
+                ("trailwatch scan",) + trailwatch(path, runs)]
+        base = rows[1][1]
+        py = rows[0][1]
+        for name, cpu, rss in rows:
+            print(f"{label:<16} {name:<22} {size / cpu / 1e6:>8.1f} {events / cpu:>10.0f} {rss:>7.1f}Mi {base / cpu:>11.2f}x {py / cpu:>9.2f}x")
+    pairs = catalogue_pairs()
+    synth_gz = synth + ".json.gz"
+    none_dir = os.path.join(OUT, "rules0")
+    shutil.rmtree(none_dir, ignore_errors=True)
+    os.makedirs(none_dir)
+    with open(os.path.join(none_dir, "none.yaml"), "w") as f:
+        f.write("id: none\ntitle: none\nseverity: info\nenabled: false\nmatch:\n  eventName: Never\n")
+    dirs = {"none": none_dir, "20": write_rules(20, pairs), "200": write_rules(200, pairs)}
+    # Interleaved rounds, so drift in a shared machine's speed hits every variant alike.
+    cpu = {k: [] for k in dirs}
+    for _ in range(a.runs * 2):
+        for k, d in dirs.items():
+            cpu[k].append(run_measured([TW, "scan", "--rules", d, synth_gz])[0])
+    floor, c20, c200 = (statistics.median(cpu[k]) for k in ("none", "20", "200"))
+    print(f"\nrule count (synthetic, {len(pairs)} catalogue event names): no rules {floor:.3f}s, 20 rules {c20:.3f}s, 200 rules {c200:.3f}s CPU (medians of {a.runs * 2} interleaved runs)")
+    print(f"  per event, 200 rules cost {c200 / c20:.2f}x what 20 rules cost")
+    print(f"\nlambda cold start (process start to first Runtime API poll, full pack): {cold_start(a.runs):.1f} ms median")
+
+
+if __name__ == "__main__":
+    main()
