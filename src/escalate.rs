@@ -41,7 +41,12 @@ fn key_of(
         };
         key.push_str(&v);
         key.push('\u{1f}');
-        shown.insert(f.label(), v);
+        let display = if f.is_sensitive() {
+            "[redacted]".to_string()
+        } else {
+            v.clone()
+        };
+        shown.insert(f.label(), display);
     }
     Some((key, shown))
 }

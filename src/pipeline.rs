@@ -272,4 +272,28 @@ mod tests {
             "disabled rules are kept so their tests still run"
         );
     }
+
+    #[test]
+    fn alerts_never_carry_credentials() {
+        let files = [RuleFile {
+            path: "leak.yaml".into(),
+            text: "id: leak\ntitle: 'token {responseElements.credentials.sessionToken} for {userIdentity.arn}'\nseverity: low\nmatch:\n  eventName: AssumeRole\ndedup: {key: [responseElements.credentials.accessKeyId]}\n".into(),
+        }];
+        let set = RuleSet::compile(&files, &[], &[], 0).0.unwrap();
+        let ev = json!({"eventName":"AssumeRole","eventTime":"2024-01-01T00:00:00Z","eventID":"1",
+            "userIdentity":{"arn":"arn:aws:iam::1:user/a"},
+            "responseElements":{"credentials":{"sessionToken":"SECRET-TOKEN","accessKeyId":"ASIASECRETKEY"}}});
+        let (_, sink) = run(&set, &[ev]);
+        let a = &sink.alerts[0];
+        assert_eq!(a.title, "token [redacted] for arn:aws:iam::1:user/a");
+        let json = serde_json::to_string(a).unwrap();
+        assert!(
+            !json.contains("SECRET-TOKEN") && !json.contains("ASIASECRETKEY"),
+            "{json}"
+        );
+        assert_eq!(
+            a.group["responseElements.credentials.accessKeyId"],
+            "[redacted]"
+        );
+    }
 }

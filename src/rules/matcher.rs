@@ -116,6 +116,38 @@ impl FieldRef {
         }
     }
 
+    /// True when this reads a secret (`responseElements.credentials`, a session token, a
+    /// password, key material): alerts show `[redacted]` instead of its value.
+    pub fn is_sensitive(&self) -> bool {
+        const SECRETS: &[&str] = &[
+            "credentials",
+            "sessiontoken",
+            "secretaccesskey",
+            "password",
+            "masteruserpassword",
+            "privatekey",
+            "keymaterial",
+            "secretstring",
+            "secretbinary",
+        ];
+        self.path().is_some_and(|p| {
+            p.segments.iter().any(|s| match s {
+                crate::event::Segment::Key(k) => SECRETS.contains(&k.to_ascii_lowercase().as_str()),
+                _ => false,
+            })
+        })
+    }
+
+    /// The first value's text for an alert: `[redacted]` for secrets.
+    pub fn shown_text<'a>(&self, e: &'a Event) -> Option<Cow<'a, str>> {
+        let v = self.first_text(e)?;
+        Some(if self.is_sensitive() {
+            Cow::Borrowed("[redacted]")
+        } else {
+            v
+        })
+    }
+
     /// The path as written in the rule.
     pub fn label(&self) -> String {
         match self {

@@ -142,7 +142,7 @@ impl Rule {
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Count => out.push_str(&count.to_string()),
-                Piece::Field(f) => out.push_str(f.first_text(e).as_deref().unwrap_or("?")),
+                Piece::Field(f) => out.push_str(f.shown_text(e).as_deref().unwrap_or("?")),
             }
         }
         out
