@@ -2,7 +2,8 @@
 CARGO ?= cargo
 BIN := target/debug/trailwatch
 
-.PHONY: run test test-deps lint check-template fmt build-cli build lambda-tools deploy bench clean
+.PHONY: run test test-deps lint check-template fmt build-cli build lambda-tools deploy bench fuzz fuzz-tools clean
+FUZZ_SECONDS ?= 300
 PYTHON ?= python3
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -45,6 +46,14 @@ deploy: lambda-tools
 	@command -v sam >/dev/null 2>&1 || $(PYTHON) -m pip install -q aws-sam-cli
 	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --beta-features
 	sam deploy --guided
+
+## fuzz: each cargo-fuzz target (decode, rules, trigger) for FUZZ_SECONDS (nightly toolchain)
+fuzz: fuzz-tools
+	cd fuzz && for t in decode rules trigger; do \
+	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; done
+
+fuzz-tools:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 
 ## bench: trailwatch vs the Python peer and a Rust baseline (see BENCHMARKS.md)
 bench:

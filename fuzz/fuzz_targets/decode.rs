@@ -14,14 +14,21 @@ fn rules() -> &'static RuleSet {
     static SET: OnceLock<RuleSet> = OnceLock::new();
     SET.get_or_init(|| {
         let (r, l) = rules::bundled();
-        RuleSet::compile(&r, &l, &[], 0).0.expect("bundled rules compile")
+        RuleSet::compile(&r, &l, &[], 0)
+            .0
+            .expect("bundled rules compile")
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let set = rules();
     for keep in [None, Some(Arc::new(set.keep()))] {
-        let limits = Limits { max_record: 4096, max_envelope: 1 << 16, max_decompressed: 1 << 20, keep };
+        let limits = Limits {
+            max_record: 4096,
+            max_envelope: 1 << 16,
+            max_decompressed: 1 << 20,
+            keep,
+        };
         let mut pipeline = Pipeline::new(set, Memory::new(3600), 3600);
         let mut sink = Alerts::default();
         let _ = decode(data, &limits, &mut |item| {
