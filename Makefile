@@ -49,8 +49,8 @@ deploy: lambda-tools
 
 ## fuzz: each cargo-fuzz target (decode, rules, trigger) for FUZZ_SECONDS (nightly toolchain)
 fuzz: fuzz-tools
-	cd fuzz && for t in decode rules trigger; do \
-	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; done
+	cd fuzz && for t in decode rules trigger; do mkdir -p corpus/$$t && \
+	  cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; done
 
 fuzz-tools:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
