@@ -94,6 +94,24 @@ impl Alert {
         }
     }
 
+    /// Who acted: the actor's ARN, else its account, else `-`.
+    pub fn actor_label(&self) -> &str {
+        self.actor
+            .arn
+            .as_deref()
+            .or(self.actor.account_id.as_deref())
+            .unwrap_or("-")
+    }
+
+    /// The source IPs, comma-separated, or `-`.
+    pub fn ips_label(&self) -> String {
+        if self.source_ips.is_empty() {
+            "-".to_string()
+        } else {
+            self.source_ips.join(", ")
+        }
+    }
+
     /// A few lines for people (`scan --format text`).
     pub fn to_text(&self) -> String {
         let mut s = String::new();
@@ -122,17 +140,13 @@ impl Alert {
             s,
             "  who     {} {} (MFA: {})",
             or(&self.actor.kind),
-            self.actor
-                .arn
-                .clone()
-                .or_else(|| self.actor.account_id.clone())
-                .unwrap_or_else(|| "-".into()),
+            self.actor_label(),
             or(&self.actor.mfa)
         );
         let _ = writeln!(
             s,
             "  from    {}  {}",
-            self.source_ips.join(", "),
+            self.ips_label(),
             or(&self.user_agent)
         );
         if !self.group.is_empty() {

@@ -87,20 +87,15 @@ pub fn text(alert: &Alert, now: i64) -> String {
         s,
         "\nWho:   {} {} (MFA: {})",
         or_dash(&alert.actor.kind),
-        alert
-            .actor
-            .arn
-            .as_deref()
-            .or(alert.actor.account_id.as_deref())
-            .unwrap_or("-"),
+        alert.actor_label(),
         or_dash(&alert.actor.mfa)
     );
-    let ips = if alert.source_ips.is_empty() {
-        "-".to_string()
-    } else {
-        alert.source_ips.join(", ")
-    };
-    let _ = writeln!(s, "From:  {ips}  ({})", or_dash(&alert.user_agent));
+    let _ = writeln!(
+        s,
+        "From:  {}  ({})",
+        alert.ips_label(),
+        or_dash(&alert.user_agent)
+    );
     let _ = writeln!(
         s,
         "Where: account {}, region {}",
@@ -151,17 +146,8 @@ pub fn chatbot(alert: &Alert) -> serde_json::Value {
         or_dash(&alert.first_seen),
         or_dash(&alert.last_seen),
         or_dash(&alert.actor.kind),
-        alert
-            .actor
-            .arn
-            .as_deref()
-            .or(alert.actor.account_id.as_deref())
-            .unwrap_or("-"),
-        if alert.source_ips.is_empty() {
-            "-".to_string()
-        } else {
-            alert.source_ips.join(", ")
-        },
+        alert.actor_label(),
+        alert.ips_label(),
     );
     if let Some(link) = console_link(alert) {
         let _ = write!(description, "\n<{link}|Open in CloudTrail>");

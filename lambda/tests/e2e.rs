@@ -29,17 +29,7 @@ const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/11112222
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alert_reaches_sqs_once_even_when_the_notification_repeats() {
-    let moto = Moto::start();
-    let aws = Aws::create(&moto).await;
-    let rt = Runtime::start();
-    let _f = Function::start(
-        &rt,
-        &moto,
-        &[
-            ("ALERT_TOPIC_ARN", &aws.topic_arn),
-            ("STATE_TABLE", &aws.table),
-        ],
-    );
+    let Stack { aws, rt, .. } = &stack(true).await;
     aws.put(KEY, gzip(&records(&[root_failure(1)]))).await;
     let event = s3_event(&aws.bucket, &[KEY]);
     let first = rt.invoke(&event).expect("first invocation succeeds");
@@ -69,17 +59,7 @@ async fn alert_reaches_sqs_once_even_when_the_notification_repeats() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_burst_split_over_two_files_and_invocations_alerts_once() {
-    let moto = Moto::start();
-    let aws = Aws::create(&moto).await;
-    let rt = Runtime::start();
-    let _f = Function::start(
-        &rt,
-        &moto,
-        &[
-            ("ALERT_TOPIC_ARN", &aws.topic_arn),
-            ("STATE_TABLE", &aws.table),
-        ],
-    );
+    let Stack { aws, rt, .. } = &stack(true).await;
     let d = "2024-05-01T";
     aws.put(
         "AWSLogs/1/CloudTrail/us-east-1/b.json.gz",
@@ -122,10 +102,7 @@ async fn a_burst_split_over_two_files_and_invocations_alerts_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cloudwatch_logs_with_a_malformed_message() {
     use base64::Engine;
-    let moto = Moto::start();
-    let aws = Aws::create(&moto).await;
-    let rt = Runtime::start();
-    let _f = Function::start(&rt, &moto, &[("ALERT_TOPIC_ARN", &aws.topic_arn)]);
+    let Stack { aws, rt, .. } = &stack(false).await;
     let msg = json!({"messageType":"DATA_MESSAGE","owner":"111122223333","logGroup":"trail","logStream":"s",
         "subscriptionFilters":["f"],"logEvents":[
             {"id":"1","timestamp":0,"message":"{not json"},
@@ -175,17 +152,7 @@ async fn sns_failing_is_an_invocation_error_and_the_retry_delivers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sqs_batches_report_item_failures_and_unknown_payloads_are_dropped() {
-    let moto = Moto::start();
-    let aws = Aws::create(&moto).await;
-    let rt = Runtime::start();
-    let _f = Function::start(
-        &rt,
-        &moto,
-        &[
-            ("ALERT_TOPIC_ARN", &aws.topic_arn),
-            ("STATE_TABLE", &aws.table),
-        ],
-    );
+    let Stack { aws, rt, .. } = &stack(true).await;
     aws.put(KEY, gzip(&records(&[root_failure(4)]))).await;
     let sns_wrapped =
         json!({"Type":"Notification","Message": s3_event(&aws.bucket, &[KEY]).to_string()});

@@ -442,3 +442,30 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// moto, its resources, a Runtime API and the function polling it.
+pub struct Stack {
+    pub aws: Aws,
+    pub rt: Runtime,
+    // Dropped in this order: the function first, then moto.
+    pub function: Function,
+    pub moto: Moto,
+}
+
+/// A running stack; `shared_state` sets `STATE_TABLE` (DynamoDB) or leaves state in memory.
+pub async fn stack(shared_state: bool) -> Stack {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    let mut env = vec![("ALERT_TOPIC_ARN", aws.topic_arn.as_str())];
+    if shared_state {
+        env.push(("STATE_TABLE", aws.table.as_str()));
+    }
+    let function = Function::start(&rt, &moto, &env);
+    Stack {
+        aws,
+        rt,
+        function,
+        moto,
+    }
+}
