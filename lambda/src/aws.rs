@@ -1,5 +1,11 @@
 //! AWS clients, built once per cold start, every call with a timeout. The endpoint comes
 //! from the standard `AWS_ENDPOINT_URL` the SDK already honours.
+//!
+//! Retries: the SDK's standard mode with up to [`DEFAULT_MAX_ATTEMPTS`] attempts (the
+//! standard `AWS_MAX_ATTEMPTS` overrides it) and a short first backoff, as AWS's own
+//! DynamoDB clients do: a state write that hits throttling or a dropped connection is
+//! tried again within the call, not by replaying the whole file. The operation timeout
+//! bounds each call whatever the attempts.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -13,6 +19,17 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// Attempts per call (the SDK default is 3; state writes deserve more).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+fn max_attempts() -> u32 {
+    std::env::var("AWS_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_ATTEMPTS)
+}
+
 pub async fn clients() -> Clients {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -21,7 +38,12 @@ pub async fn clients() -> Clients {
         .build();
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(max_attempts())
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
         .load()
         .await;
     // Path-style addressing works with every endpoint, including a local one.

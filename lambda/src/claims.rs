@@ -1,6 +1,12 @@
 //! Alert claims, as in the Powertools idempotency pattern: an alert is claimed before it
 //! is published (with a lease that expires if the claimer dies), marked completed after,
 //! and released if publishing fails, so nothing is lost and nothing pages twice.
+//!
+//! A claim names its owner (the Lambda request id, which async retries keep, or the SQS
+//! message id), so an owner that asks again gets its own claim back: the SDK's retry of
+//! a claim whose answer was lost, or Lambda's retry of an invocation that died mid-way.
+//! A claim held by another owner is `Busy`: the caller fails with a retryable error
+//! rather than report as done an alert nobody has published yet.
 
 use crate::Failure;
 use std::collections::HashMap;
@@ -11,14 +17,17 @@ use std::sync::Mutex;
 pub enum Claim {
     /// Ours to publish.
     Acquired,
-    /// Already published, or being published by another invocation whose lease holds.
-    Taken,
+    /// Already published.
+    Completed,
+    /// Being published by another owner whose lease holds.
+    Busy,
 }
 
 pub trait Claims: Send + Sync {
     fn acquire(
         &self,
         fingerprint: &str,
+        owner: &str,
         now: i64,
         lease: i64,
     ) -> impl Future<Output = Result<Claim, Failure>> + Send;
@@ -30,9 +39,9 @@ pub trait Claims: Send + Sync {
     fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Status {
-    InProgress { lease_until: i64 },
+    InProgress { lease_until: i64, owner: String },
     Completed,
 }
 
@@ -51,15 +60,19 @@ impl MemoryClaims {
 }
 
 impl Claims for MemoryClaims {
-    async fn acquire(&self, fp: &str, now: i64, lease: i64) -> Result<Claim, Failure> {
+    async fn acquire(&self, fp: &str, owner: &str, now: i64, lease: i64) -> Result<Claim, Failure> {
         Ok(self.with(|m| match m.get(fp) {
-            Some(Status::Completed) => Claim::Taken,
-            Some(Status::InProgress { lease_until }) if *lease_until >= now => Claim::Taken,
+            Some(Status::Completed) => Claim::Completed,
+            Some(Status::InProgress {
+                lease_until,
+                owner: o,
+            }) if *lease_until >= now && o != owner => Claim::Busy,
             _ => {
                 m.insert(
                     fp.to_string(),
                     Status::InProgress {
                         lease_until: now + lease,
+                        owner: owner.to_string(),
                     },
                 );
                 Claim::Acquired
@@ -87,26 +100,37 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn lease_complete_release() {
+    async fn lease_owner_complete_release() {
         let c = MemoryClaims::default();
-        assert_eq!(c.acquire("a", 100, 60).await.unwrap(), Claim::Acquired);
         assert_eq!(
-            c.acquire("a", 120, 60).await.unwrap(),
-            Claim::Taken,
+            c.acquire("a", "r1", 100, 60).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            c.acquire("a", "r2", 120, 60).await.unwrap(),
+            Claim::Busy,
             "lease holds"
         );
         assert_eq!(
-            c.acquire("a", 161, 60).await.unwrap(),
+            c.acquire("a", "r1", 120, 60).await.unwrap(),
             Claim::Acquired,
-            "lease expired: a retry publishes"
+            "the owner's retry gets its claim back"
+        );
+        assert_eq!(
+            c.acquire("a", "r2", 181, 60).await.unwrap(),
+            Claim::Acquired,
+            "lease expired: another owner publishes"
         );
         c.release("a").await.unwrap();
         assert_eq!(
-            c.acquire("a", 162, 60).await.unwrap(),
+            c.acquire("a", "r3", 182, 60).await.unwrap(),
             Claim::Acquired,
             "released after a failed publish"
         );
-        c.complete("a", 163).await.unwrap();
-        assert_eq!(c.acquire("a", 10_000, 60).await.unwrap(), Claim::Taken);
+        c.complete("a", 183).await.unwrap();
+        assert_eq!(
+            c.acquire("a", "r3", 10_000, 60).await.unwrap(),
+            Claim::Completed
+        );
     }
 }

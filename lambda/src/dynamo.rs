@@ -8,7 +8,8 @@
 //! * `win#<rule>#<group hash>` — `w`: a threshold window (JSON), `v`: version for
 //!   optimistic concurrency, so concurrent invocations never lose each other's events.
 //! * `key#<rule>#<key hash>` — `since`, `trigger`, `v`: the last alert of an alert key.
-//! * `claim#<fingerprint>` — `status` (`IN_PROGRESS` with `lease_until`, or `COMPLETED`).
+//! * `claim#<fingerprint>` — `status` (`IN_PROGRESS` with `owner` and `lease_until`, or
+//!   `COMPLETED`).
 //!
 //! The pipeline is synchronous and runs on a blocking thread; [`DynamoState`] bridges to
 //! the async SDK with the runtime handle.
@@ -274,24 +275,50 @@ pub struct DynamoClaims {
 }
 
 impl Claims for DynamoClaims {
-    async fn acquire(&self, fp: &str, t: i64, lease: i64) -> Result<Claim, Failure> {
+    async fn acquire(&self, fp: &str, owner: &str, t: i64, lease: i64) -> Result<Claim, Failure> {
+        let pk = format!("claim#{fp}");
         let r = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", Av::S(format!("claim#{fp}")))
+            .item("pk", Av::S(pk.clone()))
             .item("status", Av::S("IN_PROGRESS".into()))
+            .item("owner", Av::S(owner.into()))
             .item("lease_until", n(t + lease))
             .item("expires_at", n(t + CLAIM_RETENTION))
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now OR (#s = :progress AND lease_until < :now)")
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at <= :now \
+                 OR (#s = :progress AND (lease_until < :now OR #o = :owner))",
+            )
             .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#o", "owner")
             .expression_attribute_values(":now", n(t))
             .expression_attribute_values(":progress", Av::S("IN_PROGRESS".into()))
+            .expression_attribute_values(":owner", Av::S(owner.into()))
             .send()
             .await;
         match r {
             Ok(_) => Ok(Claim::Acquired),
-            Err(e) if is_conflict(&e) => Ok(Claim::Taken),
+            Err(e) if is_conflict(&e) => {
+                let held = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", Av::S(pk))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| failure("reading a claim", e))?;
+                let completed = held
+                    .item
+                    .as_ref()
+                    .is_some_and(|i| get_s(i, "status") == Some("COMPLETED"));
+                Ok(if completed {
+                    Claim::Completed
+                } else {
+                    Claim::Busy
+                })
+            }
             Err(e) => Err(failure("claiming an alert", e)),
         }
     }

@@ -46,9 +46,12 @@ pub struct Summary {
 }
 
 /// Handles one invocation. `Err` makes Lambda retry (then the on-failure destination).
+/// `request_id` owns the invocation's alert claims (Lambda's async retries keep it);
+/// an SQS message's claims are owned by its message id, which redeliveries keep.
 pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
     app: Arc<App<C, P>>,
     payload: Value,
+    request_id: &str,
     deadline_ms: u64,
 ) -> Result<Value, Failure> {
     let bytes = serde_json::to_vec(&payload).map_err(|e| Failure::Permanent(e.to_string()))?;
@@ -59,7 +62,7 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             Ok(json!({"ignored": why}))
         }
         Ok(Payload::Direct(works)) => {
-            let s = run(app.clone(), works, deadline_ms).await?;
+            let s = run(app.clone(), works, request_id, deadline_ms).await?;
             Ok(
                 json!({"events": s.report.events, "alerts_published": s.published, "skipped": s.skipped, "bad_inputs": s.bad_inputs}),
             )
@@ -68,7 +71,7 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             let mut failures = Vec::new();
             for (id, works) in messages {
                 let result = match works {
-                    Ok(w) => run(app.clone(), w, deadline_ms).await.map(|_| ()),
+                    Ok(w) => run(app.clone(), w, &id, deadline_ms).await.map(|_| ()),
                     Err(why) => Err(Failure::Permanent(why)),
                 };
                 match result {
@@ -92,6 +95,7 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
 pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
     app: Arc<App<C, P>>,
     works: Vec<Work>,
+    owner: &str,
     deadline_ms: u64,
 ) -> Result<Summary, Failure> {
     let handle = Handle::current();
@@ -122,6 +126,7 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
         &alerts,
         &app.claims,
         &app.publisher,
+        owner,
         t,
         app.config.claim_lease,
     )

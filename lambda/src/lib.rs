@@ -30,6 +30,19 @@ impl Failure {
     pub fn retryable(&self) -> bool {
         matches!(self, Failure::Retryable(_))
     }
+
+    /// The error Lambda records: `errorType` says whether a retry can help.
+    pub fn diagnostic(self) -> lambda_runtime::Diagnostic {
+        let error_type = if self.retryable() {
+            "trailwatch.Retryable"
+        } else {
+            "trailwatch.Permanent"
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_string(),
+            error_message: self.to_string(),
+        }
+    }
 }
 
 /// Unix seconds now.

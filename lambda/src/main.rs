@@ -58,9 +58,9 @@ async fn main() -> anyhow::Result<()> {
             lambda_runtime::run(service_fn(move |ev: LambdaEvent<Value>| {
                 let app = app.clone();
                 async move {
-                    handle(app, ev.payload, ev.context.deadline)
+                    handle(app, ev.payload, &ev.context.request_id, ev.context.deadline)
                         .await
-                        .map_err(|f: Failure| lambda_runtime::Error::from(f.to_string()))
+                        .map_err(|f: Failure| f.diagnostic())
                 }
             }))
             .await

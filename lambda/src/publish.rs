@@ -113,20 +113,29 @@ pub struct Delivery {
     pub failed: Vec<(String, Failure)>,
 }
 
-/// Claims, publishes and completes each alert; a failed publish releases its claim.
+/// Claims (as `owner`), publishes and completes each alert; a failed publish releases
+/// its claim, and an alert another owner is publishing is a retryable failure.
 pub async fn deliver<C: Claims, P: Publisher>(
     alerts: &[Alert],
     claims: &C,
     publisher: &P,
+    owner: &str,
     now: i64,
     lease: i64,
 ) -> Delivery {
     let mut d = Delivery::default();
     let mut queue: Vec<(String, SnsMessage)> = Vec::new();
     for a in alerts {
-        match claims.acquire(&a.fingerprint, now, lease).await {
+        match claims.acquire(&a.fingerprint, owner, now, lease).await {
             Ok(Claim::Acquired) => queue.push((a.fingerprint.clone(), sns_message(a, now))),
-            Ok(Claim::Taken) => d.deduplicated += 1,
+            Ok(Claim::Completed) => d.deduplicated += 1,
+            Ok(Claim::Busy) => d.failed.push((
+                a.fingerprint.clone(),
+                Failure::Retryable(format!(
+                    "alert {} is being published by another invocation; retry once its claim completes or its lease ends",
+                    a.fingerprint
+                )),
+            )),
             Err(f) => d.failed.push((a.fingerprint.clone(), f)),
         }
     }

@@ -3,27 +3,8 @@
 //! the SNS topic.
 
 mod support;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::*;
-
-fn hidden_failure(id: u32, time: &str) -> Value {
-    json!({"eventVersion":"1.08","eventTime":time,"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
-        "awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9",
-        "userIdentity":{"type":"IAMUser","accountId":"123456789012","accessKeyId":"","userName":"HIDDEN_DUE_TO_SECURITY_REASONS"},
-        "responseElements":{"ConsoleLogin":"Failure"},"eventID":format!("00000000-0000-4000-8000-{id:012}"),"recipientAccountId":"123456789012"})
-}
-
-fn root_failure(id: u32) -> Value {
-    json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
-        "awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"Mozilla/5.0",
-        "userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"},
-        "responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"},
-        "eventID":format!("10000000-0000-4000-8000-{id:012}"),"recipientAccountId":"111122223333"})
-}
-
-fn records(recs: &[Value]) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "Records": recs })).unwrap()
-}
 
 const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/111122223333_CloudTrail_us-east-1_20240501T1000Z_a b.json.gz";
 

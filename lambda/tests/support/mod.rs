@@ -3,6 +3,8 @@
 //! AWS resources the function uses. Never talks to anything but 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use aws_config::BehaviorVersion;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -228,6 +230,8 @@ struct Queue {
     next_id: u64,
     pending: VecDeque<(String, Vec<u8>)>,
     done: HashMap<String, Result<Value, Value>>,
+    /// Time each invocation gets (Lambda-Runtime-Deadline-Ms); 60 s unless set.
+    budget: Option<Duration>,
 }
 
 /// A minimal Lambda Runtime API on loopback.
@@ -312,7 +316,7 @@ impl Runtime {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_millis()
-                    + 60_000;
+                    + q.budget.unwrap_or(Duration::from_secs(60)).as_millis();
                 let headers = format!(
                     "Lambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:trailwatch\r\nLambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n"
                 );
@@ -354,31 +358,66 @@ impl Runtime {
         q.first_poll
     }
 
+    /// How long each invocation may run (the deadline the function is told).
+    pub fn set_budget(&self, budget: Duration) {
+        self.q.0.lock().unwrap().budget = Some(budget);
+    }
+
     /// Invokes the function with `event` and waits for its answer: `Ok(response)` or
     /// `Err(error document)`.
     pub fn invoke(&self, event: &Value) -> Result<Value, Value> {
-        let (lock, cv) = &*self.q;
         let id = {
-            let mut q = lock.lock().unwrap();
+            let mut q = self.q.0.lock().unwrap();
             q.next_id += 1;
-            let id = format!("req-{}", q.next_id);
-            q.pending
-                .push_back((id.clone(), serde_json::to_vec(event).unwrap()));
-            id
+            format!("req-{}", q.next_id)
         };
+        self.invoke_as(&id, event)
+    }
+
+    /// Invokes with a chosen request id (Lambda's async retries keep the first one's).
+    pub fn invoke_as(&self, id: &str, event: &Value) -> Result<Value, Value> {
+        let (lock, cv) = &*self.q;
+        lock.lock()
+            .unwrap()
+            .pending
+            .push_back((id.to_string(), serde_json::to_vec(event).unwrap()));
         cv.notify_all();
         let start = Instant::now();
         let mut q = lock.lock().unwrap();
         loop {
-            if let Some(r) = q.done.remove(&id) {
+            if let Some(r) = q.done.remove(id) {
                 return r;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(90),
+                start.elapsed() < Duration::from_secs(180),
                 "no answer to {id}"
             );
             q = cv.wait_timeout(q, Duration::from_millis(200)).unwrap().0;
         }
+    }
+
+    /// Lambda's asynchronous invocation: the event, then up to two retries with the same
+    /// request id after `pause`. Returns every attempt's result; the event went to the
+    /// dead-letter queue if the last one is an error.
+    pub fn invoke_async(
+        &self,
+        id: &str,
+        event: &Value,
+        pause: Duration,
+    ) -> Vec<Result<Value, Value>> {
+        let mut attempts = Vec::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(pause);
+            }
+            let r = self.invoke_as(id, event);
+            let ok = r.is_ok();
+            attempts.push(r);
+            if ok {
+                break;
+            }
+        }
+        attempts
     }
 }
 
@@ -390,6 +429,11 @@ pub struct Function {
 
 impl Function {
     pub fn start(runtime: &Runtime, moto: &Moto, env: &[(&str, &str)]) -> Function {
+        Function::start_at(runtime, &moto.endpoint, env)
+    }
+
+    /// The function with its AWS calls sent to `endpoint` (moto, or a proxy before it).
+    pub fn start_at(runtime: &Runtime, endpoint: &str, env: &[(&str, &str)]) -> Function {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -397,14 +441,18 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_NAME", "trailwatch")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(if std::env::var_os("TRAILWATCH_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -468,4 +516,26 @@ pub async fn stack(shared_state: bool) -> Stack {
         function,
         moto,
     }
+}
+
+/// A failed console sign-in with a mistyped (hidden) user name.
+pub fn hidden_failure(id: u32, time: &str) -> Value {
+    serde_json::json!({"eventVersion":"1.08","eventTime":time,"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
+        "awsRegion":"us-east-1","sourceIPAddress":"203.0.113.9",
+        "userIdentity":{"type":"IAMUser","accountId":"123456789012","accessKeyId":"","userName":"HIDDEN_DUE_TO_SECURITY_REASONS"},
+        "responseElements":{"ConsoleLogin":"Failure"},"eventID":format!("00000000-0000-4000-8000-{id:012}"),"recipientAccountId":"123456789012"})
+}
+
+/// A failed root console sign-in without MFA.
+pub fn root_failure(id: u32) -> Value {
+    serde_json::json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
+        "awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","userAgent":"Mozilla/5.0",
+        "userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"},
+        "responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"},
+        "eventID":format!("10000000-0000-4000-8000-{id:012}"),"recipientAccountId":"111122223333"})
+}
+
+/// A CloudTrail log file's JSON.
+pub fn records(recs: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "Records": recs })).unwrap()
 }
