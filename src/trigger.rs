@@ -193,6 +193,7 @@ pub fn url_decode(s: &str) -> Result<String, String> {
             b'%' => {
                 let hex = s
                     .get(i + 1..i + 3)
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
                     .ok_or_else(|| format!("bad escape in key '{s}'"))?;
                 out.push(
                     u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in key '{s}'"))?,
@@ -239,6 +240,7 @@ mod tests {
             )])
         );
         assert!(url_decode("%zz").is_err());
+        assert!(url_decode("%+1").is_err(), "a sign is not a hex digit");
     }
 
     #[test]

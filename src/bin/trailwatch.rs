@@ -309,7 +309,15 @@ fn scan(
             }
             Err(e) => {
                 unreadable += 1;
-                eprintln!("{shown}: error: {e}");
+                let hint = match &e {
+                    DecodeError::Broken { reason, .. }
+                        if reason.starts_with("decompressed size") =>
+                    {
+                        " (raise --max-decompressed if this file is genuine)"
+                    }
+                    _ => "",
+                };
+                eprintln!("{shown}: error: {e}{hint}");
             }
         }
     }

@@ -70,8 +70,12 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     let best = candidates
         .into_iter()
         .map(|c| {
-            let d = if c.to_ascii_lowercase() == lower {
+            let cl = c.to_ascii_lowercase();
+            // A word cut short (`group` for `group_by`) counts as one edit.
+            let d = if cl == lower {
                 0
+            } else if lower.len() >= 4 && cl.starts_with(&lower) {
+                1
             } else {
                 distance(&lower, &c.to_ascii_lowercase())
             };
@@ -127,5 +131,9 @@ mod tests {
         assert_eq!(did_you_mean("titel", ["title"]), " (did you mean 'title'?)");
         assert_eq!(did_you_mean("hgih", ["high"]), " (did you mean 'high'?)");
         assert_eq!(did_you_mean("arn", ["all", "any", "not"]), "");
+        assert_eq!(
+            did_you_mean("group", ["group_by", "count", "window"]),
+            " (did you mean 'group_by'?)"
+        );
     }
 }

@@ -9,8 +9,22 @@ use crate::event::Event;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+/// A record over `Limits::max_record`, wherever it came from.
+pub(super) fn too_large(n: u64, at: Position, limits: &Limits) -> Item {
+    Item::Malformed {
+        at,
+        reason: format!(
+            "record of {n} bytes exceeds the limit of {} bytes",
+            limits.max_record
+        ),
+    }
+}
+
 /// One record from its raw bytes.
 pub(super) fn record_from_bytes(bytes: &[u8], at: Position, limits: &Limits) -> Item {
+    if bytes.len() > limits.max_record {
+        return too_large(bytes.len() as u64, at, limits);
+    }
     let parsed = match &limits.keep {
         Some(keep) => keep.parse(bytes),
         None => serde_json::from_slice::<Value>(bytes),
@@ -134,6 +148,11 @@ fn classify(value: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<F
         let dt = obj["detail-type"].as_str().unwrap_or("?").to_string();
         return match obj.remove("detail") {
             Some(Value::Object(d)) if looks_like_record(&d) => {
+                let size = serialized_len(&d);
+                if size > limits.max_record as u64 {
+                    on(too_large(size, Position::Record(0), limits));
+                    return Ok(Format::EventBridge);
+                }
                 on(Item::Record(
                     Event::from_value(Value::Object(d)).ok_or("detail is not an object")?,
                 ));
@@ -157,6 +176,23 @@ fn classify(value: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<F
         "a JSON object with keys [{}] is neither a CloudTrail record nor a known envelope",
         keys.join(", ")
     ))
+}
+
+/// Bytes of `v` as compact JSON, without building them.
+fn serialized_len(v: &Map<String, Value>) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 fn classify_logs(v: Value, limits: &Limits, on: &mut dyn FnMut(Item)) -> Result<Format, String> {

@@ -56,10 +56,7 @@ impl<R: Read> Read for Capped<R> {
                 0 => Ok(0),
                 _ => Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!(
-                        "decompressed size exceeds the limit of {} bytes (raise --max-decompressed if this file is genuine)",
-                        self.cap
-                    ),
+                    format!("decompressed size exceeds the limit of {} bytes", self.cap),
                 )),
             };
         }

@@ -146,6 +146,7 @@ pub fn decode(
             reason: other.to_string(),
         },
     };
+    r.skip_bom().map_err(|e| broken(&r, e))?;
     match r.peek().map_err(|e| broken(&r, e))? {
         None => Err(DecodeError::Empty),
         Some(b'[') => {
@@ -204,13 +205,7 @@ fn stream_array<R: BufRead>(
                 Position::Byte(start),
                 limits,
             )),
-            Raw::TooLarge(n) => on(Item::Malformed {
-                at: Position::Byte(start),
-                reason: format!(
-                    "record of {n} bytes exceeds the limit of {} bytes",
-                    limits.max_record
-                ),
-            }),
+            Raw::TooLarge(n) => on(envelope::too_large(n, Position::Byte(start), limits)),
         }
         if buf.capacity() > 4 * limits.max_record.max(4096) {
             buf = Vec::with_capacity(4096);
@@ -261,58 +256,111 @@ fn decode_object_stream<R: BufRead>(
         doc.extend_from_slice(&key);
     }
     // Not a Records file: read the first whole object.
-    if let Raw::TooLarge(n) =
-        r.read_rest(&mut doc, limits.max_envelope, ScanState::inside_container())?
-    {
-        return Err(Failure::Decode(DecodeError::NotCloudTrail(format!(
-            "a {n}-byte JSON document that is not a streamed Records file exceeds the limit of {} bytes",
-            limits.max_envelope
-        ))));
+    match r.read_rest(&mut doc, limits.max_envelope, ScanState::inside_container()) {
+        Ok(Raw::Complete) => {}
+        Ok(Raw::TooLarge(n)) => {
+            return Err(Failure::Decode(DecodeError::NotCloudTrail(format!(
+                "a {n}-byte JSON document that is not a streamed Records file exceeds the limit of {} bytes",
+                limits.max_envelope
+            ))))
+        }
+        // The input ended inside the "object": NDJSON whose first line is cut, if it has
+        // lines (all of it is in `doc`, the cap permitting).
+        Err(SplitError::Eof) if doc.contains(&b'\n') && doc.len() < limits.max_envelope => {
+            return ndjson(&doc, 0, None, r, limits, on);
+        }
+        Err(e) => return Err(e.into()),
     }
-    if doc.contains(&b'\n') {
-        // A pretty-printed document: it must be the only thing in the input.
-        trailing(r)?;
+    // The rest of the object's last line, then the next line that is not blank.
+    let mut rest = Vec::new();
+    r.read_line(&mut rest, limits.max_record)?;
+    let (mut buf, mut blanks) = (Vec::new(), 0u64);
+    let next = loop {
+        buf.clear();
+        match r.read_line(&mut buf, limits.max_record)? {
+            None => break None,
+            Some(Raw::Complete) if buf.iter().all(u8::is_ascii_whitespace) => blanks += 1,
+            Some(raw) => break Some(raw),
+        }
+    };
+    let rest_blank = rest.iter().all(u8::is_ascii_whitespace);
+    if next.is_none() && rest_blank {
+        // One document (pretty-printed or not), alone in its input.
         return envelope::classify_document(&doc, limits, on).map_err(Failure::Decode);
     }
-    let mut buf = Vec::new();
-    r.read_line(&mut buf, limits.max_record)?;
-    if !buf.iter().all(u8::is_ascii_whitespace) {
+    if !rest_blank && !doc.contains(&b'\n') {
         return Err(Failure::Decode(DecodeError::Broken {
             offset: r.offset(),
             reason: "unexpected data after the first JSON value on line 1".into(),
         }));
     }
-    // More lines make it NDJSON: every line is classified on its own; a bad line costs one line.
-    let (mut line, mut ndjson) = (1u64, false);
+    // More lines make it NDJSON (a multi-line "object" followed by more is NDJSON whose
+    // first line is cut).
+    doc.extend_from_slice(&rest);
+    ndjson(&doc, blanks, next.map(|raw| (&buf[..], raw)), r, limits, on)
+}
+
+/// NDJSON: the lines in `head`, `blanks` blank lines and `next` (all already read), then
+/// the rest of the input line by line. Every line is classified on its own; a bad line
+/// costs one line.
+fn ndjson<R: BufRead>(
+    head: &[u8],
+    blanks: u64,
+    next: Option<(&[u8], Raw)>,
+    r: &mut JsonReader<R>,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<Format, Failure> {
+    let mut number = 0u64;
+    for l in head.split(|b| *b == b'\n') {
+        number += 1;
+        one_line(l, Raw::Complete, number, limits, on)?;
+    }
+    number += blanks;
+    if let Some((bytes, raw)) = next {
+        number += 1;
+        one_line(bytes, raw, number, limits, on)?;
+    }
+    let mut buf = Vec::new();
     while let Some(raw) = {
         buf.clear();
         r.read_line(&mut buf, limits.max_record)?
     } {
-        line += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if !ndjson {
-            ndjson = true;
-            envelope::classify_line(&doc, 1, limits, on).map_err(Failure::Decode)?;
-        }
-        match raw {
-            Raw::Complete => {
-                envelope::classify_line(&buf, line, limits, on).map_err(Failure::Decode)?
-            }
-            Raw::TooLarge(n) => on(Item::Malformed {
-                at: Position::Line(line),
-                reason: format!(
-                    "line of {n} bytes exceeds the limit of {} bytes",
-                    limits.max_record
-                ),
-            }),
-        }
+        number += 1;
+        one_line(&buf, raw, number, limits, on)?;
     }
-    if ndjson {
-        return Ok(Format::Ndjson);
+    Ok(Format::Ndjson)
+}
+
+fn one_line(
+    bytes: &[u8],
+    raw: Raw,
+    number: u64,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<(), Failure> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
     }
-    envelope::classify_document(&doc, limits, on).map_err(Failure::Decode)
+    let n = match raw {
+        Raw::Complete if bytes.len() <= limits.max_record => {
+            return envelope::classify_line(bytes, number, limits, on).map_err(Failure::Decode)
+        }
+        Raw::Complete => bytes.len() as u64,
+        Raw::TooLarge(n) => n,
+    };
+    on(line_too_large(n, Position::Line(number), limits));
+    Ok(())
+}
+
+fn line_too_large(n: u64, at: Position, limits: &Limits) -> Item {
+    Item::Malformed {
+        at,
+        reason: format!(
+            "line of {n} bytes exceeds the limit of {} bytes",
+            limits.max_record
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,14 @@ impl<R: BufRead> JsonReader<R> {
         self.offset += n as u64;
     }
 
+    /// Skips a UTF-8 byte-order mark at the start, as some editors write one.
+    pub fn skip_bom(&mut self) -> Result<(), SplitError> {
+        if self.offset == 0 && self.inner.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+            self.consume(3);
+        }
+        Ok(())
+    }
+
     /// Skips whitespace and returns the next byte without consuming it.
     pub fn peek(&mut self) -> Result<Option<u8>, SplitError> {
         loop {

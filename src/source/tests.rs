@@ -173,6 +173,13 @@ fn eventbridge_events() {
 }
 
 #[test]
+fn a_byte_order_mark_is_skipped() {
+    let (r, out) = run(format!("\u{FEFF}{{\"Records\":[{REC}]}}").as_bytes());
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.names, ["A"]);
+}
+
+#[test]
 fn not_cloudtrail_and_empty() {
     assert!(matches!(run(b"").0, Err(DecodeError::Empty)));
     assert!(matches!(run(b"  \n").0, Err(DecodeError::Empty)));
