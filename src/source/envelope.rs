@@ -38,7 +38,7 @@ pub(super) fn record_from_bytes(bytes: &[u8], at: Position, limits: &Limits) -> 
     }
 }
 
-fn record_from_value(v: Value, at: Position) -> Item {
+pub(super) fn record_from_value(v: Value, at: Position) -> Item {
     let kind = kind_of(&v);
     match Event::from_value(v) {
         Some(e) => Item::Record(e),

@@ -186,6 +186,10 @@ impl From<SplitError> for Failure {
 }
 
 /// Streams the elements of an array whose `[` was consumed, through the closing `]`.
+///
+/// Records lying whole in the reader's buffer are parsed in place, in one pass
+/// ([`in_place`]); a record that straddles a refill, is too large or is broken goes
+/// through the splitter, which copies it out (within the cap) and reports it.
 fn stream_array<R: BufRead>(
     r: &mut JsonReader<R>,
     limits: &Limits,
@@ -196,6 +200,11 @@ fn stream_array<R: BufRead>(
     }
     let mut buf = Vec::with_capacity(4096);
     loop {
+        if let Some(keep) = &limits.keep {
+            if in_place(r, keep, limits, on)? {
+                return Ok(());
+            }
+        }
         buf.clear();
         r.peek()?;
         let start = r.offset();
@@ -214,6 +223,57 @@ fn stream_array<R: BufRead>(
             return r.expect(b']');
         }
     }
+}
+
+/// Parses the records that lie whole in the buffered bytes, each with its separator,
+/// straight from the buffer; stops at the first that does not (incomplete, too large or
+/// broken: the splitter takes it from there). Returns whether the array's `]` was reached.
+fn in_place<R: BufRead>(
+    r: &mut JsonReader<R>,
+    keep: &prune::Keep,
+    limits: &Limits,
+    on: &mut dyn FnMut(Item),
+) -> Result<bool, SplitError> {
+    r.peek()?;
+    let start = r.offset();
+    let bytes = r.buffered()?;
+    // The buffer's valid UTF-8 prefix (a refill may cut a character; a bad byte is left
+    // to the splitter, which names it).
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => match std::str::from_utf8(&bytes[..e.valid_up_to()]) {
+            Ok(t) => t,
+            Err(_) => return Ok(false),
+        },
+    };
+    let skip_ws = |i: usize| {
+        i + text.as_bytes()[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count()
+    };
+    let (mut pos, mut ended) = (0, false);
+    while pos < text.len() {
+        let Ok((value, used)) = keep.parse_prefix(&text[pos..]) else {
+            break;
+        };
+        let sep = skip_ws(pos + used);
+        if used > limits.max_record || !matches!(text.as_bytes().get(sep), Some(b',' | b']')) {
+            break;
+        }
+        on(envelope::record_from_value(
+            value,
+            Position::Byte(start + pos as u64),
+        ));
+        ended = text.as_bytes()[sep] == b']';
+        pos = sep + 1;
+        if ended {
+            break;
+        }
+        pos = skip_ws(pos);
+    }
+    r.advance(pos);
+    Ok(ended)
 }
 
 fn trailing<R: BufRead>(r: &mut JsonReader<R>) -> Result<(), SplitError> {

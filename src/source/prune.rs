@@ -99,6 +99,18 @@ impl Keep {
     }
 }
 
+impl Keep {
+    /// Parses the one value at the start of `text` (after whitespace), keeping only what
+    /// this trie names; returns it and the bytes it took. Anything may follow it.
+    pub fn parse_prefix(&self, text: &str) -> serde_json::Result<(Value, usize)> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = self.deserialize(&mut de)?;
+        // A stream deserializer starts counting where `de` stopped: right after the value.
+        let used = de.into_iter::<IgnoredAny>().byte_offset();
+        Ok((v, used))
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for &Keep {
     type Value = Value;
 
@@ -249,5 +261,15 @@ mod tests {
             "skipped strings are still validated"
         );
         assert!(keep.parse(br#"{"a":1} x"#).is_err());
+    }
+
+    #[test]
+    fn a_prefix_reports_what_it_took() {
+        let keep = Keep::of(&[]);
+        let text = r#" {"eventName":"A","x":[1,{"y":"]"}]} ,{"eventName":"B"#;
+        let (v, used) = keep.parse_prefix(text).unwrap();
+        assert_eq!(v, json!({"eventName":"A"}));
+        assert_eq!(&text[used..used + 2], " ,");
+        assert!(keep.parse_prefix(&text[used + 2..]).unwrap_err().is_eof());
     }
 }

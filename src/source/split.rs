@@ -85,6 +85,16 @@ impl<R: BufRead> JsonReader<R> {
         self.offset += n as u64;
     }
 
+    /// The bytes buffered ahead, reading more only if there are none.
+    pub fn buffered(&mut self) -> Result<&[u8], SplitError> {
+        Ok(self.inner.fill_buf()?)
+    }
+
+    /// Consumes `n` buffered bytes.
+    pub fn advance(&mut self, n: usize) {
+        self.consume(n)
+    }
+
     /// Skips a UTF-8 byte-order mark at the start, as some editors write one.
     pub fn skip_bom(&mut self) -> Result<(), SplitError> {
         if self.offset == 0 && self.inner.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {

@@ -215,3 +215,67 @@ fn invalid_utf8_and_deep_nesting_cost_one_record() {
     assert_eq!(out.names, ["A"]);
     assert_eq!(out.malformed.len(), 2, "{:?}", out.malformed);
 }
+
+/// Records parsed in place from the buffer and records the splitter copies out must come
+/// out the same, wherever the buffer boundaries fall.
+#[test]
+fn in_place_and_split_records_agree_for_any_buffer_size() {
+    let big = format!(r#"{{"eventName":"Big","pad":"{}"}}"#, "x".repeat(600));
+    let doc = format!(
+        "{{\"Records\":[ {REC},\n{{\"eventName\":\"é—😀\",\"n\":[1,{{\"a\":\"]}}\\\"\"}}]}}, \
+         {{\"eventName\":tru}}, 7 ,{big},{{\"eventName\":\"bad@\"}},\
+         {{\"eventName\":\"C\",\"requestParameters\":{{\"k\":[[[]]]}}}} ]}}"
+    );
+    // A byte that is not UTF-8 inside one record.
+    let bytes: Vec<u8> = doc
+        .bytes()
+        .map(|b| if b == b'@' { 0xff } else { b })
+        .collect();
+    let limits = |keep: bool| Limits {
+        max_record: 500,
+        keep: keep.then(|| std::sync::Arc::new(prune::Keep::of(&[]))),
+        ..Limits::default()
+    };
+    let collect = |cap: usize, keep: bool| {
+        let mut out = Vec::new();
+        let r = decode(
+            io::BufReader::with_capacity(cap, &bytes[..]),
+            &limits(keep),
+            &mut |i| {
+                out.push(match i {
+                    Item::Record(e) => e.event_name().unwrap_or("-").to_string(),
+                    Item::Malformed { at, reason } => format!("{at}: {reason}"),
+                })
+            },
+        );
+        (r.map_err(|e| e.to_string()), out)
+    };
+    let (r, expected) = collect(1 << 16, false);
+    assert_eq!(r, Ok(Format::Records));
+    assert_eq!(expected.len(), 7, "{expected:?}");
+    assert_eq!(expected[0], "A");
+    assert_eq!(expected[1], "é—😀");
+    assert!(expected[2].contains("invalid JSON"), "{expected:?}");
+    assert!(expected[3].contains("found a number"), "{expected:?}");
+    assert!(
+        expected[4].contains("exceeds the limit of 500"),
+        "{expected:?}"
+    );
+    assert!(expected[5].contains("invalid"), "{expected:?}");
+    assert_eq!(expected[6], "C");
+    let (_, pruned) = collect(1 << 16, true);
+    for cap in [1, 2, 3, 5, 16, 64, 100, 333, 1 << 16] {
+        for (keep, want) in [(false, &expected), (true, &pruned)] {
+            assert_eq!(
+                collect(cap, keep),
+                (Ok(Format::Records), want.clone()),
+                "buffer {cap}, pruned {keep}"
+            );
+        }
+    }
+    // Pruned or not, the same records and the same problems at the same places.
+    assert_eq!(pruned.len(), expected.len());
+    for (p, e) in pruned.iter().zip(&expected) {
+        assert_eq!(p.split(':').next(), e.split(':').next());
+    }
+}
