@@ -16,7 +16,7 @@ pub fn maybe_gunzip<'a, R: BufRead + 'a>(
     let head = input.fill_buf()?;
     if head.len() >= 2 && head[..2] == GZIP_MAGIC {
         Ok(Box::new(BufReader::with_capacity(
-            64 * 1024,
+            256 * 1024,
             Capped {
                 inner: MultiGzDecoder::new(input),
                 left: max_decompressed,
