@@ -464,6 +464,22 @@ impl Function {
     }
 }
 
+impl Function {
+    /// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
 impl Drop for Function {
     fn drop(&mut self) {
         let _ = self.child.kill();
