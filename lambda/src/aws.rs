@@ -4,8 +4,9 @@
 //! Retries: the SDK's standard mode with up to [`DEFAULT_MAX_ATTEMPTS`] attempts (the
 //! standard `AWS_MAX_ATTEMPTS` overrides it) and a short first backoff, as AWS's own
 //! DynamoDB clients do: a state write that hits throttling or a dropped connection is
-//! tried again within the call, not by replaying the whole file. The operation timeout
-//! bounds each call whatever the attempts.
+//! tried again within the call, not by replaying the whole file. SNS keeps the SDK's 3
+//! attempts: a publish whose answer was lost may have gone out, so every extra attempt
+//! is a possible duplicate page. The operation timeout bounds each call.
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -30,6 +31,16 @@ fn max_attempts() -> u32 {
         .unwrap_or(DEFAULT_MAX_ATTEMPTS)
 }
 
+/// Attempts per SNS publish.
+pub const SNS_MAX_ATTEMPTS: u32 = 3;
+
+fn retries(attempts: u32) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(attempts)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(5))
+}
+
 pub async fn clients() -> Clients {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
@@ -38,12 +49,7 @@ pub async fn clients() -> Clients {
         .build();
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(max_attempts())
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(5)),
-        )
+        .retry_config(retries(max_attempts()))
         .load()
         .await;
     // Path-style addressing works with every endpoint, including a local one.
@@ -52,7 +58,11 @@ pub async fn clients() -> Clients {
         .build();
     Clients {
         s3: aws_sdk_s3::Client::from_conf(s3),
-        sns: aws_sdk_sns::Client::new(&shared),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&shared)
+                .retry_config(retries(SNS_MAX_ATTEMPTS))
+                .build(),
+        ),
         dynamodb: aws_sdk_dynamodb::Client::new(&shared),
     }
 }

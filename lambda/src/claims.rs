@@ -2,11 +2,11 @@
 //! is published (with a lease that expires if the claimer dies), marked completed after,
 //! and released if publishing fails, so nothing is lost and nothing pages twice.
 //!
-//! A claim names its owner (the Lambda request id, which async retries keep, or the SQS
-//! message id), so an owner that asks again gets its own claim back: the SDK's retry of
-//! a claim whose answer was lost, or Lambda's retry of an invocation that died mid-way.
-//! A claim held by another owner is `Busy`: the caller fails with a retryable error
-//! rather than report as done an alert nobody has published yet.
+//! A claim names its owner, a token unique to one invocation attempt, so the SDK's retry
+//! of a claim whose answer was lost gets the claim back (its first attempt took it), and
+//! only the owner can release it. A claim held by another owner is `Busy`: the caller
+//! fails with a retryable error rather than report as done an alert nobody has published
+//! yet; Lambda's retry comes back once the claim is completed, released or its lease over.
 
 use crate::Failure;
 use std::collections::HashMap;
@@ -36,7 +36,12 @@ pub trait Claims: Send + Sync {
         fingerprint: &str,
         now: i64,
     ) -> impl Future<Output = Result<(), Failure>> + Send;
-    fn release(&self, fingerprint: &str) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// Drops `owner`'s claim if it is still in progress (never another owner's).
+    fn release(
+        &self,
+        fingerprint: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), Failure>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +90,9 @@ impl Claims for MemoryClaims {
         Ok(())
     }
 
-    async fn release(&self, fp: &str) -> Result<(), Failure> {
+    async fn release(&self, fp: &str, owner: &str) -> Result<(), Failure> {
         self.with(|m| {
-            if matches!(m.get(fp), Some(Status::InProgress { .. })) {
+            if matches!(m.get(fp), Some(Status::InProgress { owner: o, .. }) if o == owner) {
                 m.remove(fp);
             }
         });
@@ -121,7 +126,13 @@ mod tests {
             Claim::Acquired,
             "lease expired: another owner publishes"
         );
-        c.release("a").await.unwrap();
+        c.release("a", "r1").await.unwrap();
+        assert_eq!(
+            c.acquire("a", "r3", 182, 60).await.unwrap(),
+            Claim::Busy,
+            "only the owner releases its claim"
+        );
+        c.release("a", "r2").await.unwrap();
         assert_eq!(
             c.acquire("a", "r3", 182, 60).await.unwrap(),
             Claim::Acquired,

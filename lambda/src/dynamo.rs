@@ -338,15 +338,17 @@ impl Claims for DynamoClaims {
             .map_err(|e| failure("completing a claim", e))
     }
 
-    async fn release(&self, fp: &str) -> Result<(), Failure> {
+    async fn release(&self, fp: &str, owner: &str) -> Result<(), Failure> {
         let r = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", Av::S(format!("claim#{fp}")))
-            .condition_expression("#s = :progress")
+            .condition_expression("#s = :progress AND #o = :owner")
             .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#o", "owner")
             .expression_attribute_values(":progress", Av::S("IN_PROGRESS".into()))
+            .expression_attribute_values(":owner", Av::S(owner.into()))
             .send()
             .await;
         match r {

@@ -46,14 +46,18 @@ pub struct Summary {
 }
 
 /// Handles one invocation. `Err` makes Lambda retry (then the on-failure destination).
-/// `request_id` owns the invocation's alert claims (Lambda's async retries keep it);
-/// an SQS message's claims are owned by its message id, which redeliveries keep.
+/// The invocation's alert claims are owned by `request_id` and a nonce (one owner per
+/// attempt: a duplicate or a retry of this event is another owner).
 pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
     app: Arc<App<C, P>>,
     payload: Value,
     request_id: &str,
     deadline_ms: u64,
 ) -> Result<Value, Failure> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let owner = format!("{request_id}/{nanos:x}");
     let bytes = serde_json::to_vec(&payload).map_err(|e| Failure::Permanent(e.to_string()))?;
     match trigger::parse(&bytes) {
         Err(why) => {
@@ -62,7 +66,7 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             Ok(json!({"ignored": why}))
         }
         Ok(Payload::Direct(works)) => {
-            let s = run(app.clone(), works, request_id, deadline_ms).await?;
+            let s = run(app.clone(), works, &owner, deadline_ms).await?;
             Ok(
                 json!({"events": s.report.events, "alerts_published": s.published, "skipped": s.skipped, "bad_inputs": s.bad_inputs}),
             )
@@ -71,7 +75,9 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             let mut failures = Vec::new();
             for (id, works) in messages {
                 let result = match works {
-                    Ok(w) => run(app.clone(), w, &id, deadline_ms).await.map(|_| ()),
+                    Ok(w) => run(app.clone(), w, &format!("{owner}/{id}"), deadline_ms)
+                        .await
+                        .map(|_| ()),
                     Err(why) => Err(Failure::Permanent(why)),
                 };
                 match result {
@@ -121,16 +127,16 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
         })
         .await
         .map_err(|e| Failure::Retryable(format!("worker thread: {e}")))??;
-    let t = now();
     let delivery = deliver(
         &alerts,
         &app.claims,
         &app.publisher,
         owner,
-        t,
+        now,
         app.config.claim_lease,
     )
     .await;
+    let t = now();
     summary.published = delivery.published;
     summary.claimed_elsewhere = delivery.deduplicated;
     let r = &summary.report;
@@ -163,10 +169,10 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
     );
     if let Some((fp, f)) = delivery.failed.into_iter().next() {
         error!(fingerprint = %fp, error = %f, "alert not delivered");
-        return Err(match f {
-            Failure::Permanent(m) => Failure::Permanent(m),
-            Failure::Retryable(m) => Failure::Retryable(m),
-        });
+        // Whatever SNS or DynamoDB said (even a policy mistake), the input is kept for a
+        // retry and then the dead-letter queue: an undelivered alert is never dropped.
+        let (Failure::Permanent(m) | Failure::Retryable(m)) = f;
+        return Err(Failure::Retryable(format!("alert not delivered: {m}")));
     }
     Ok(summary)
 }
@@ -313,12 +319,9 @@ fn decode<C: Claims, P: Publisher, S: State>(
         }
     });
     if let Some(e) = stopped {
-        return Err(match e {
-            trailwatch::pipeline::Error::State(s) if !s.retryable => {
-                Failure::Permanent(s.to_string())
-            }
-            other => Failure::Retryable(other.to_string()),
-        });
+        // State failures (even a missing table or a denied call) keep the input for a retry
+        // and then the dead-letter queue; only the input itself can be "permanent".
+        return Err(Failure::Retryable(e.to_string()));
     }
     match result {
         Ok(_) => Ok(()),

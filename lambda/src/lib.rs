@@ -17,7 +17,8 @@ pub mod publish;
 /// Why an invocation (or one SQS message) failed, and whether a retry can help.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
-    /// Throttling, 5xx, timeouts, a dropped connection: Lambda should retry.
+    /// Throttling, 5xx, timeouts, a dropped connection, an alert SNS or DynamoDB would not
+    /// take: Lambda should retry (then the dead-letter queue keeps the input).
     #[error("retryable: {0}")]
     Retryable(String),
     /// A bad payload or object: retrying cannot help; it is reported and dropped (or, for

@@ -113,46 +113,63 @@ pub struct Delivery {
     pub failed: Vec<(String, Failure)>,
 }
 
-/// Claims (as `owner`), publishes and completes each alert; a failed publish releases
-/// its claim, and an alert another owner is publishing is a retryable failure.
+/// Claims (as `owner`), publishes and completes each alert, a batch at a time (each
+/// claim is taken just before its batch is published, at `now()`); a failed publish
+/// releases its claims. An alert another owner is publishing is a retryable failure.
+/// The same fingerprint twice in `alerts` (two crossings in one slot) is published once.
 pub async fn deliver<C: Claims, P: Publisher>(
     alerts: &[Alert],
     claims: &C,
     publisher: &P,
     owner: &str,
-    now: i64,
+    now: impl Fn() -> i64,
     lease: i64,
 ) -> Delivery {
     let mut d = Delivery::default();
-    let mut queue: Vec<(String, SnsMessage)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut pending: Vec<&Alert> = Vec::new();
     for a in alerts {
-        match claims.acquire(&a.fingerprint, owner, now, lease).await {
-            Ok(Claim::Acquired) => queue.push((a.fingerprint.clone(), sns_message(a, now))),
-            Ok(Claim::Completed) => d.deduplicated += 1,
-            Ok(Claim::Busy) => d.failed.push((
-                a.fingerprint.clone(),
-                Failure::Retryable(format!(
-                    "alert {} is being published by another invocation; retry once its claim completes or its lease ends",
-                    a.fingerprint
-                )),
-            )),
-            Err(f) => d.failed.push((a.fingerprint.clone(), f)),
+        if seen.insert(a.fingerprint.as_str()) {
+            pending.push(a);
+        } else {
+            d.deduplicated += 1;
         }
     }
-    let mut start = 0;
-    while start < queue.len() {
-        let mut end = start;
+    let mut next = 0;
+    while next < pending.len() {
+        // Claim up to a batch's worth, then publish what was claimed.
+        let mut batch: Vec<(String, SnsMessage)> = Vec::new();
         let mut bytes = 0;
-        while end < queue.len()
-            && end - start < BATCH_MAX_ENTRIES
-            && (end == start || bytes + queue[end].1.size() <= SNS_MAX_BYTES)
-        {
-            bytes += queue[end].1.size();
-            end += 1;
+        while next < pending.len() && batch.len() < BATCH_MAX_ENTRIES {
+            let a = pending[next];
+            let t = now();
+            let message = sns_message(a, t);
+            if !batch.is_empty() && bytes + message.size() > SNS_MAX_BYTES {
+                break;
+            }
+            next += 1;
+            match claims.acquire(&a.fingerprint, owner, t, lease).await {
+                Ok(Claim::Acquired) => {
+                    bytes += message.size();
+                    batch.push((a.fingerprint.clone(), message));
+                }
+                Ok(Claim::Completed) => d.deduplicated += 1,
+                Ok(Claim::Busy) => d.failed.push((
+                    a.fingerprint.clone(),
+                    Failure::Retryable(format!(
+                        "alert {} is being published by another invocation; retry once its claim completes or its lease ends",
+                        a.fingerprint
+                    )),
+                )),
+                Err(f) => d.failed.push((a.fingerprint.clone(), f)),
+            }
         }
-        let batch: Vec<SnsMessage> = queue[start..end].iter().map(|(_, m)| m.clone()).collect();
-        let results = publisher.publish(&batch).await;
-        for (i, (fp, _)) in queue[start..end].iter().enumerate() {
+        if batch.is_empty() {
+            continue;
+        }
+        let messages: Vec<SnsMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
+        let results = publisher.publish(&messages).await;
+        for (i, (fp, _)) in batch.iter().enumerate() {
             let outcome = match &results {
                 Ok(r) => r[i]
                     .clone()
@@ -161,24 +178,22 @@ pub async fn deliver<C: Claims, P: Publisher>(
                 Err(Failure::Retryable(m)) => Err(Failure::Retryable(m.clone())),
             };
             match outcome {
-                Ok(()) => match claims.complete(fp, now).await {
-                    Ok(()) => d.published += 1,
-                    Err(f) => {
+                Ok(()) => {
+                    if let Err(f) = claims.complete(fp, now()).await {
                         // Published, but the claim stays in progress until its lease ends:
                         // a retry within the lease is stopped; after it, SNS may page again.
                         tracing::warn!(fingerprint = %fp, error = %f, "published but could not mark the claim completed");
-                        d.published += 1;
                     }
-                },
+                    d.published += 1;
+                }
                 Err(f) => {
-                    if let Err(r) = claims.release(fp).await {
+                    if let Err(r) = claims.release(fp, owner).await {
                         tracing::warn!(fingerprint = %fp, error = %r, "could not release a claim; it frees itself when its lease ends");
                     }
                     d.failed.push((fp.clone(), f));
                 }
             }
         }
-        start = end;
     }
     d
 }

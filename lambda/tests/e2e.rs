@@ -219,3 +219,45 @@ async fn a_large_object_streams_in_bounded_memory() {
     );
     assert!(peak < 64.0, "peak RSS {peak:.1} MiB");
 }
+
+/// Two crossings of one threshold in the same fingerprint slot (a burst, then an earlier
+/// one delivered after it in the same file) are one alert to SNS, not two pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_fingerprint_twice_in_a_file_pages_once() {
+    let Stack { aws, rt, .. } = &stack(true).await;
+    let mut recs: Vec<serde_json::Value> = (0..5)
+        .map(|i| hidden_failure(10 + i, &format!("2024-05-01T10:05:{:02}Z", 5 + 5 * i)))
+        .collect();
+    recs.extend(
+        (0..5).map(|i| hidden_failure(20 + i, &format!("2024-05-01T10:00:{:02}Z", 5 + 5 * i))),
+    );
+    let key = "AWSLogs/123456789012/CloudTrail/us-east-1/2024/05/01/two-crossings.json.gz";
+    aws.put(key, gzip(&records(&recs))).await;
+    let r = rt.invoke(&s3_event(&aws.bucket, &[key])).unwrap();
+    assert_eq!(r["alerts_published"], 1, "{r}");
+    assert_eq!(aws.alerts().await.len(), 1);
+}
+
+/// An alert SNS refuses for good (here: no such topic) keeps its SQS message for a retry
+/// and then the queue's dead-letter queue; it is never dropped as a "bad message".
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undeliverable_alert_keeps_its_sqs_message() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    aws.put(KEY, gzip(&records(&[root_failure(5)]))).await;
+    let missing = format!("{}-missing", aws.topic_arn);
+    let _f = Function::start(
+        &rt,
+        &moto,
+        &[("ALERT_TOPIC_ARN", &missing), ("STATE_TABLE", &aws.table)],
+    );
+    let batch = json!({"Records":[
+        {"messageId":"m1","eventSource":"aws:sqs","body": s3_event(&aws.bucket, &[KEY]).to_string()}]});
+    let r = rt.invoke(&batch).unwrap();
+    assert_eq!(
+        r["batchItemFailures"],
+        json!([{"itemIdentifier": "m1"}]),
+        "{r}"
+    );
+}

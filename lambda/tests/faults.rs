@@ -82,15 +82,19 @@ struct Faulty {
 }
 
 async fn faulty(seed: u64, functions: usize) -> Faulty {
+    faulty_with(seed, functions, &[("TRAILWATCH_CLAIM_LEASE_SECONDS", "2")]).await
+}
+
+async fn faulty_with(seed: u64, functions: usize, extra: &[(&str, &str)]) -> Faulty {
     let moto = Moto::start();
     let aws = Aws::create(&moto).await;
     let proxy = Proxy::start(&moto.endpoint, seed);
     let rt = Runtime::start();
-    let env = [
+    let mut env = vec![
         ("ALERT_TOPIC_ARN", aws.topic_arn.as_str()),
         ("STATE_TABLE", aws.table.as_str()),
-        ("TRAILWATCH_CLAIM_LEASE_SECONDS", "2"),
     ];
+    env.extend_from_slice(extra);
     let fns = (0..functions)
         .map(|_| Function::start_at(&rt, &proxy.endpoint, &env))
         .collect();
@@ -107,6 +111,8 @@ async fn faulty(seed: u64, functions: usize) -> Faulty {
 #[derive(Debug, Default)]
 struct Outcome {
     expected: usize,
+    /// Messages per fingerprint.
+    copies: BTreeMap<String, usize>,
     invocations: usize,
     attempts: usize,
     dead_letters: usize,
@@ -182,14 +188,15 @@ async fn run(s: &Faulty) -> Outcome {
 /// Reads (and removes) every alert in the queue into `out`; returns them.
 async fn collect(s: &Faulty, out: &mut Outcome) -> Vec<Value> {
     let alerts: Vec<Value> = s.aws.alerts().await.into_iter().map(|(a, _)| a).collect();
-    let mut fps = std::collections::BTreeSet::new();
     for alert in &alerts {
         *out.delivered
             .entry(alert["rule_id"].as_str().unwrap_or("?").to_string())
             .or_default() += 1;
-        fps.insert(alert["fingerprint"].as_str().unwrap_or("?").to_string());
+        *out.copies
+            .entry(alert["fingerprint"].as_str().unwrap_or("?").to_string())
+            .or_default() += 1;
     }
-    out.fingerprints = fps.len();
+    out.fingerprints = out.copies.len();
     out.stats = s.proxy.stats();
     alerts
 }
@@ -203,6 +210,12 @@ fn assert_every_alert_once_or_lost_answer(out: &Outcome) {
         out.duplicates() as u64 <= out.stats.publish_entries_after_fault,
         "a duplicate only where SNS accepted a publish whose answer was lost: {out:?}"
     );
+    for (fp, n) in &out.copies {
+        assert!(
+            *n == 1 || out.stats.after_fault_fingerprints.contains(fp),
+            "alert {fp} delivered {n} times, but no publish of it lost its answer: {out:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,11 +235,11 @@ async fn half_the_calls_fail_before_moto_sees_them_and_every_alert_arrives_once(
         s.proxy.set_plan(Plan {
             rate: 0.5,
             kinds: Fault::BEFORE.to_vec(),
-            only: vec![],
+            ..Plan::none()
         });
         let out = run(&s).await;
         out.report(&format!("before-request 50% seed {seed}"));
-        assert!(out.stats.injected() > 10, "{out:?}");
+        assert!(out.stats.failures() > 10, "{out:?}");
         assert_every_alert_once_or_lost_answer(&out);
         assert_eq!(out.duplicates(), 0, "exactly once: {out:?}");
     }
@@ -239,7 +252,7 @@ async fn half_the_calls_fail_before_or_after_and_every_alert_arrives() {
         s.proxy.set_plan(Plan {
             rate: 0.5,
             kinds: Fault::ALL.to_vec(),
-            only: vec![],
+            ..Plan::none()
         });
         let out = run(&s).await;
         out.report(&format!("before+after 50% seed {seed}"));
@@ -260,6 +273,7 @@ async fn persistent_faults_fail_every_attempt_and_the_redrive_alerts_once() {
             rate: 1.0,
             kinds: vec![Fault::Error500, Fault::Throttle, Fault::Drop],
             only: vec![only],
+            ..Plan::none()
         });
         let event = s3_event(&s.aws.bucket, &[key]);
         let attempts =
@@ -358,15 +372,15 @@ async fn concurrent_invocations_share_one_burst_and_alert_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     let s = faulty(51, 1).await;
-    // ~6,000 harmless events, then the alerting one at the very end.
-    let mut recs: Vec<Value> = (0..6000u32)
+    // An alerting event, ~6,000 harmless ones, then another alerting one at the very end.
+    let mut recs: Vec<Value> = vec![root_failure(9)];
+    recs.extend((0..6000u32)
         .map(|i| {
             json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"s3.amazonaws.com",
                 "eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":format!("10.0.{}.{}", i / 256, i % 256),
                 "userIdentity":{"type":"AssumedRole","accountId":"111122223333"},
                 "eventID":format!("30000000-0000-4000-8000-{i:012}"),"recipientAccountId":"111122223333"})
-        })
-        .collect();
+        }));
     recs.push(root_failure(8));
     let body = gzip(&records(&recs));
     let key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/slow.json.gz";
@@ -384,7 +398,10 @@ async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     let text = err.to_string();
     assert_eq!(err["errorType"], "trailwatch.Retryable", "{text}");
     assert!(text.contains("deadline"), "{text}");
-    assert!(s.aws.alerts().await.is_empty(), "nothing published");
+    assert!(
+        s.aws.alerts().await.is_empty(),
+        "nothing published, not even the first event's alert"
+    );
     eprintln!(
         "DEADLINE: {} compressed bytes trickled over ~4 s, budget 4.5 s: {text}",
         body.len()
@@ -393,7 +410,93 @@ async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     s.proxy.set_trickle(None);
     s.rt.set_budget(Duration::from_secs(60));
     let ok = s.rt.invoke_as("slow", &event).expect("the retry completes");
-    assert_eq!(ok["alerts_published"], 1, "{ok}");
-    assert_eq!(ok["events"], 6001, "{ok}");
-    assert_eq!(s.aws.alerts().await.len(), 1);
+    assert_eq!(ok["alerts_published"], 2, "{ok}");
+    assert_eq!(ok["events"], 6002, "{ok}");
+    assert_eq!(s.aws.alerts().await.len(), 2);
+}
+
+/// The answer to the claim's conditional write is lost after DynamoDB applied it: the
+/// SDK's retry finds the claim already there, and it is ours (same owner), so the alert
+/// is still published, once. Without owners this alert was silently lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_to_the_claim_still_publishes_once() {
+    let s = faulty(61, 1).await;
+    s.proxy.set_plan(Plan {
+        rate: 1.0,
+        kinds: vec![Fault::LostAnswer],
+        only: vec!["DynamoDB.PutItem"],
+        body_contains: Some("claim#"),
+        limit: Some(1),
+    });
+    let (key, body) = trail_files().remove(0);
+    s.aws.put(key, body).await;
+    let r = s.rt.invoke(&s3_event(&s.aws.bucket, &[key]));
+    let r = r.unwrap_or_else(|e| panic!("{e}\n{:?}", s.proxy.stats()));
+    assert_eq!(r["alerts_published"], 1, "{r}");
+    let mut out = Outcome {
+        expected: 1,
+        invocations: 1,
+        attempts: 1,
+        ..Outcome::default()
+    };
+    collect(&s, &mut out).await;
+    out.report("lost claim answer");
+    assert_eq!(out.stats.faults.get("LostAnswer"), Some(&1), "{out:?}");
+    assert_eq!(out.messages(), 1, "{out:?}");
+}
+
+/// A publish fails and so does the release of its claim: the claim is left in progress.
+/// Lambda's retry is another owner and finds it busy (a retryable failure, not a silent
+/// success); the next retry, after the lease, publishes the alert once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_claim_fails_retries_until_its_lease_ends_then_publishes_once() {
+    let s = faulty_with(
+        71,
+        1,
+        &[
+            ("TRAILWATCH_CLAIM_LEASE_SECONDS", "4"),
+            ("AWS_MAX_ATTEMPTS", "3"),
+        ],
+    )
+    .await;
+    let (key, body) = trail_files().remove(0);
+    s.aws.put(key, body).await;
+    // The first invocation's 3 publish attempts and its 3 release attempts fail.
+    s.proxy.set_plan(Plan {
+        rate: 1.0,
+        kinds: vec![Fault::Error500],
+        only: vec!["SNS.", "DynamoDB.DeleteItem"],
+        limit: Some(6),
+        ..Plan::none()
+    });
+    let attempts = s.rt.invoke_async(
+        "stuck-claim",
+        &s3_event(&s.aws.bucket, &[key]),
+        Duration::from_millis(2500),
+    );
+    let errors: Vec<String> = attempts
+        .iter()
+        .filter_map(|a| a.as_ref().err().map(|e| e["errorMessage"].to_string()))
+        .collect();
+    let mut out = Outcome {
+        expected: 1,
+        invocations: 1,
+        attempts: attempts.len(),
+        dead_letters: usize::from(attempts.last().is_some_and(Result::is_err)),
+        ..Outcome::default()
+    };
+    collect(&s, &mut out).await;
+    out.report("stuck claim");
+    eprintln!(
+        "STUCK CLAIM attempts: {errors:?} then {:?}",
+        attempts.last()
+    );
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert!(errors[0].contains("SNS"), "{errors:?}");
+    assert!(
+        errors[1].contains("being published by another invocation"),
+        "{errors:?}"
+    );
+    assert_eq!(attempts[2].as_ref().unwrap()["alerts_published"], 1);
+    assert_eq!(out.messages(), 1, "{out:?}");
 }

@@ -199,10 +199,14 @@ fn stream_array<R: BufRead>(
         return Ok(());
     }
     let mut buf = Vec::with_capacity(4096);
+    // After the in-place parse stops short of its window (a broken or huge record), the
+    // rest of that window goes to the splitter: no window is validated or parsed twice.
+    let mut resume_at = 0u64;
     loop {
-        if let Some(keep) = &limits.keep {
-            if in_place(r, keep, limits, on)? {
-                return Ok(());
+        if let (Some(keep), true) = (&limits.keep, r.offset() >= resume_at) {
+            match in_place(r, keep, limits, on)? {
+                InPlace::Ended => return Ok(()),
+                InPlace::Stopped { window_end } => resume_at = window_end,
             }
         }
         buf.clear();
@@ -225,15 +229,22 @@ fn stream_array<R: BufRead>(
     }
 }
 
+enum InPlace {
+    /// The array's `]` was reached.
+    Ended,
+    /// Stopped at a record that is not whole in the window ending at this offset (or is
+    /// too large, or broken): the splitter takes it from there.
+    Stopped { window_end: u64 },
+}
+
 /// Parses the records that lie whole in the buffered bytes, each with its separator,
-/// straight from the buffer; stops at the first that does not (incomplete, too large or
-/// broken: the splitter takes it from there). Returns whether the array's `]` was reached.
+/// straight from the buffer; stops at the first that does not.
 fn in_place<R: BufRead>(
     r: &mut JsonReader<R>,
     keep: &prune::Keep,
     limits: &Limits,
     on: &mut dyn FnMut(Item),
-) -> Result<bool, SplitError> {
+) -> Result<InPlace, SplitError> {
     r.peek()?;
     let start = r.offset();
     let bytes = r.buffered()?;
@@ -243,9 +254,10 @@ fn in_place<R: BufRead>(
         Ok(t) => t,
         Err(e) => match std::str::from_utf8(&bytes[..e.valid_up_to()]) {
             Ok(t) => t,
-            Err(_) => return Ok(false),
+            Err(_) => return Ok(InPlace::Stopped { window_end: start }),
         },
     };
+    let window_end = start + text.len() as u64;
     let skip_ws = |i: usize| {
         i + text.as_bytes()[i..]
             .iter()
@@ -273,7 +285,11 @@ fn in_place<R: BufRead>(
         pos = skip_ws(pos);
     }
     r.advance(pos);
-    Ok(ended)
+    Ok(if ended {
+        InPlace::Ended
+    } else {
+        InPlace::Stopped { window_end }
+    })
 }
 
 fn trailing<R: BufRead>(r: &mut JsonReader<R>) -> Result<(), SplitError> {
@@ -348,10 +364,14 @@ fn decode_object_stream<R: BufRead>(
         // One document (pretty-printed or not), alone in its input.
         return envelope::classify_document(&doc, limits, on).map_err(Failure::Decode);
     }
-    if !rest_blank && !doc.contains(&b'\n') {
+    // A whole first value followed by more is not NDJSON (several values on one line, or
+    // pretty-printed values one after another): refused as before. Only a multi-line
+    // "object" that is not valid JSON is NDJSON whose first line is cut.
+    let first_is_json = serde_json::from_slice::<serde::de::IgnoredAny>(&doc).is_ok();
+    if !rest_blank && !doc.contains(&b'\n') || (first_is_json && doc.contains(&b'\n')) {
         return Err(Failure::Decode(DecodeError::Broken {
             offset: r.offset(),
-            reason: "unexpected data after the first JSON value on line 1".into(),
+            reason: "unexpected data after the first JSON value".into(),
         }));
     }
     // More lines make it NDJSON (a multi-line "object" followed by more is NDJSON whose

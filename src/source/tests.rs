@@ -279,3 +279,29 @@ fn in_place_and_split_records_agree_for_any_buffer_size() {
         assert_eq!(p.split(':').next(), e.split(':').next());
     }
 }
+
+#[test]
+fn pretty_printed_values_one_after_another_are_refused_not_read_as_lines() {
+    let doc = "{\n  \"eventVersion\": \"1.08\",\n  \"eventName\": \"StopLogging\"\n}\n{\n  \"eventVersion\": \"1.08\",\n  \"eventName\": \"DeleteTrail\"\n}\n";
+    let (r, out) = run(doc.as_bytes());
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains("unexpected data after the first JSON value"),
+        "{err}"
+    );
+    assert!(out.malformed.is_empty(), "{:?}", out.malformed);
+}
+
+#[test]
+fn many_broken_records_in_one_buffer_are_each_reported_once() {
+    let n = 5000;
+    let doc = format!("{{\"Records\":[{}{REC}]}}", "{\"a\":tru},".repeat(n));
+    let limits = Limits {
+        keep: Some(std::sync::Arc::new(prune::Keep::of(&[]))),
+        ..Limits::default()
+    };
+    let (r, out) = run_with(doc.as_bytes(), &limits);
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.malformed.len(), n);
+    assert_eq!(out.names, ["A"]);
+}

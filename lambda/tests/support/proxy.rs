@@ -51,6 +51,10 @@ pub struct Plan {
     pub kinds: Vec<Fault>,
     /// Only calls whose operation name contains one of these (empty: all targeted).
     pub only: Vec<&'static str>,
+    /// Only calls whose (URL-decoded) body contains this.
+    pub body_contains: Option<&'static str>,
+    /// At most this many faults in all.
+    pub limit: Option<u64>,
 }
 
 impl Plan {
@@ -59,6 +63,8 @@ impl Plan {
             rate: 0.0,
             kinds: Vec::new(),
             only: Vec::new(),
+            body_contains: None,
+            limit: None,
         }
     }
 }
@@ -75,11 +81,17 @@ pub struct Stats {
     /// Alerts in Publish/PublishBatch calls that SNS accepted but whose answer was lost
     /// (each may reach subscribers twice when the call is retried).
     pub publish_entries_after_fault: u64,
+    /// Their fingerprints.
+    pub after_fault_fingerprints: std::collections::BTreeSet<String>,
 }
 
 impl Stats {
     pub fn injected(&self) -> u64 {
         self.faults.values().sum()
+    }
+    /// Faults that fail the call (a slow answer does not).
+    pub fn failures(&self) -> u64 {
+        self.injected() - self.faults.get("Slow").copied().unwrap_or(0)
     }
     pub fn targeted(&self) -> u64 {
         self.calls.values().sum()
@@ -131,6 +143,43 @@ impl Request {
         }
         let method = self.head[0].split(' ').next().unwrap_or("").to_string();
         (format!("S3.{method}"), false)
+    }
+
+    /// The body with `%XX` and `+` decoded (form bodies).
+    fn decoded_body(&self) -> String {
+        let b = &self.body;
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    match u8::from_str_radix(&String::from_utf8_lossy(&b[i + 1..i + 3]), 16) {
+                        Ok(c) => {
+                            out.push(c);
+                            i += 2;
+                        }
+                        Err(_) => out.push(b'%'),
+                    }
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Alert fingerprints named in a publish.
+    fn fingerprints(&self) -> Vec<String> {
+        let body = self.decoded_body();
+        body.match_indices("fingerprint")
+            .filter_map(|(i, _)| {
+                let rest =
+                    body[i + "fingerprint".len()..].trim_start_matches(['\\', '"', ':', ' ']);
+                let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+                (hex.len() >= 8).then_some(hex)
+            })
+            .collect()
     }
 
     fn publish_entries(&self) -> u64 {
@@ -299,7 +348,15 @@ impl Proxy {
         if !targeted || !(g.plan.only.is_empty() || g.plan.only.iter().any(|o| op.contains(o))) {
             return (op, None);
         }
+        if let Some(needle) = g.plan.body_contains {
+            if !req.decoded_body().contains(needle) {
+                return (op, None);
+            }
+        }
         *g.stats.calls.entry(op.clone()).or_default() += 1;
+        if g.plan.limit.is_some_and(|l| g.stats.injected() >= l) {
+            return (op, None);
+        }
         // xorshift64*: reproducible for a seed.
         let mut next = || {
             g.rng ^= g.rng >> 12;
@@ -317,6 +374,7 @@ impl Proxy {
         *g.stats.faults_by_op.entry(op.clone()).or_default() += 1;
         if fault.after() && op.starts_with("SNS.") {
             g.stats.publish_entries_after_fault += req.publish_entries();
+            g.stats.after_fault_fingerprints.extend(req.fingerprints());
         }
         (op, Some(fault))
     }
