@@ -138,20 +138,21 @@ pub async fn deliver<C: Claims, P: Publisher>(
     let mut next = 0;
     while next < pending.len() {
         // Claim up to a batch's worth, then publish what was claimed.
-        let mut batch: Vec<(String, SnsMessage)> = Vec::new();
+        let (mut fps, mut messages): (Vec<&str>, Vec<SnsMessage>) = (Vec::new(), Vec::new());
         let mut bytes = 0;
-        while next < pending.len() && batch.len() < BATCH_MAX_ENTRIES {
+        while next < pending.len() && messages.len() < BATCH_MAX_ENTRIES {
             let a = pending[next];
             let t = now();
             let message = sns_message(a, t);
-            if !batch.is_empty() && bytes + message.size() > SNS_MAX_BYTES {
+            if !messages.is_empty() && bytes + message.size() > SNS_MAX_BYTES {
                 break;
             }
             next += 1;
             match claims.acquire(&a.fingerprint, owner, t, lease).await {
                 Ok(Claim::Acquired) => {
                     bytes += message.size();
-                    batch.push((a.fingerprint.clone(), message));
+                    fps.push(&a.fingerprint);
+                    messages.push(message);
                 }
                 Ok(Claim::Completed) => d.deduplicated += 1,
                 Ok(Claim::Busy) => d.failed.push((
@@ -164,12 +165,11 @@ pub async fn deliver<C: Claims, P: Publisher>(
                 Err(f) => d.failed.push((a.fingerprint.clone(), f)),
             }
         }
-        if batch.is_empty() {
+        if messages.is_empty() {
             continue;
         }
-        let messages: Vec<SnsMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
         let results = publisher.publish(&messages).await;
-        for (i, (fp, _)) in batch.iter().enumerate() {
+        for (i, &fp) in fps.iter().enumerate() {
             let outcome = match &results {
                 Ok(r) => r[i]
                     .clone()
@@ -190,7 +190,7 @@ pub async fn deliver<C: Claims, P: Publisher>(
                     if let Err(r) = claims.release(fp, owner).await {
                         tracing::warn!(fingerprint = %fp, error = %r, "could not release a claim; it frees itself when its lease ends");
                     }
-                    d.failed.push((fp.clone(), f));
+                    d.failed.push((fp.to_string(), f));
                 }
             }
         }

@@ -330,16 +330,9 @@ async fn concurrent_invocations_share_one_burst_and_alert_once() {
     for copy in 0..2 {
         jobs.push((format!("dup-{copy}"), s3_event(&s.aws.bucket, &[root])));
     }
-    let results: Vec<Vec<Result<Value, Value>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .map(|(id, ev)| {
-                let rt = s.rt.clone();
-                scope.spawn(move || rt.invoke_async(id, ev, Duration::from_millis(2500)))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let at_once: Vec<(&str, &Value)> = jobs.iter().map(|(id, ev)| (id.as_str(), ev)).collect();
+    let results =
+        s.rt.invoke_async_at_once(&at_once, Duration::from_millis(2500));
     let mut out = Outcome {
         expected: 2,
         invocations: jobs.len(),
@@ -519,16 +512,10 @@ async fn a_duplicate_that_finds_the_alert_being_published_fails_then_deduplicate
         ..Plan::none()
     });
     let event = s3_event(&s.aws.bucket, &[key]);
-    let results: Vec<Vec<Result<Value, Value>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ["copy-a", "copy-b"]
-            .map(|id| {
-                let (rt, ev) = (s.rt.clone(), &event);
-                scope.spawn(move || rt.invoke_async(id, ev, Duration::from_millis(2500)))
-            })
-            .into_iter()
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = s.rt.invoke_async_at_once(
+        &[("copy-a", &event), ("copy-b", &event)],
+        Duration::from_millis(2500),
+    );
     let busy: Vec<&Value> = results
         .iter()
         .flatten()

@@ -97,9 +97,7 @@ impl Keep {
         de.end()?;
         Ok(v)
     }
-}
 
-impl Keep {
     /// Parses the one value at the start of `text` (after whitespace), keeping only what
     /// this trie names; returns it and the bytes it took. Anything may follow it.
     pub fn parse_prefix(&self, text: &str) -> serde_json::Result<(Value, usize)> {

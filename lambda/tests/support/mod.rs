@@ -419,6 +419,22 @@ impl Runtime {
         }
         attempts
     }
+
+    /// [`Runtime::invoke_async`] for every `(request id, event)` at once, from as many
+    /// threads; the attempts of each, in order.
+    pub fn invoke_async_at_once(
+        &self,
+        jobs: &[(&str, &Value)],
+        pause: Duration,
+    ) -> Vec<Vec<Result<Value, Value>>> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|&(id, ev)| scope.spawn(move || self.invoke_async(id, ev, pause)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
 }
 
 /// The real `trailwatch-lambda` binary polling `runtime`.
