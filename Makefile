@@ -1,83 +1,116 @@
-# trailwatch — every target works on a fresh clone; nothing relies on hand-installed tools.
+# trailwatch — every target works on a fresh clone with a Rust toolchain and Python 3:
+# crates, tools (cargo-deny, cargo-fuzz, cargo-lambda) and Python packages are fetched
+# into the project (target/tools, .venv), never into your system.
 CARGO ?= cargo
-BIN := target/debug/trailwatch
-
-.PHONY: run test test-deps lint deny deny-tool check-template fmt fuzz-smoke build-cli build lambda-tools deploy bench fuzz fuzz-tools clean
-FUZZ_SECONDS ?= 300
 PYTHON ?= python3
+BIN := target/debug/trailwatch
+VENV := .venv
+TOOLS := target/tools
+STEP := scripts/step
+FUZZ_SECONDS ?= 300
+# The project's virtual environment and tools come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
+MAKEFLAGS += --no-print-directory
+
+.PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
+	build-cli build lambda-tools deploy bench clean
 
 ## run: scan the sample trails in examples/ with the bundled rules (alerts found = success)
 run: build-cli
 	@$(BIN) scan --format text examples; rc=$$?; \
 	  if [ $$rc -gt 1 ]; then echo "make run: scan failed (exit $$rc)"; exit $$rc; fi
 
-## test: formatting, clippy -D warnings, cargo-deny, unit + integration tests (the Lambda's
-## against moto_server on loopback, some behind a fault-injecting proxy), the rules' own
-## tests, then a 30 s fuzz smoke per target
-test: test-deps lint build-cli
-	$(CARGO) test --all-targets
-	$(BIN) validate rules
-	$(BIN) test rules
-	$(MAKE) fuzz-smoke
+## test: one line per step, each step's output in target/make-test/*.log, failures in full
+test:
+	@$(STEP) --begin
+	@$(STEP) python-venv $(MAKE) venv
+	@$(STEP) fetch-crates $(CARGO) fetch --locked
+	@$(STEP) fmt $(CARGO) fmt --all --check
+	@$(STEP) sam-template $(MAKE) check-template
+	@$(STEP) cargo-deny $(MAKE) deny
+	@$(STEP) clippy $(CARGO) clippy --locked --all-targets -- -D warnings
+	@$(STEP) cargo-test $(CARGO) test --locked --all-targets
+	@$(STEP) rules-validate $(BIN) validate rules
+	@$(STEP) rules-test $(BIN) test rules
+	@$(STEP) fuzz-smoke $(MAKE) fuzz-smoke
+	@$(STEP) --summary
 
-## test-deps: the Python test packages (moto_server, cfn-lint), pinned in requirements-dev.txt
-test-deps:
-	@$(PYTHON) -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements-dev.txt
+## venv: the Python test packages (moto_server, cfn-lint), pinned in requirements-dev.txt,
+## in a virtual environment of the project's own
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
 
 ## lint: rustfmt check, clippy with warnings as errors, the SAM template, cargo-deny
 lint: check-template deny
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 ## deny: licenses, bans and sources of every dependency (deny.toml); RustSec advisories
-## too when the advisory database can be fetched or is already on the machine (these
-## machines reach crates.io but not GitHub, where the database lives)
+## too when the advisory database can be fetched or is already on the machine (it lives
+## on GitHub, which some build machines cannot reach)
 deny: deny-tool
+	$(CARGO) fetch --locked
 	$(CARGO) deny --offline check licenses bans sources
 	@if $(CARGO) deny fetch db >/dev/null 2>&1 || \
 	    ls -d $${CARGO_HOME:-$$HOME/.cargo}/advisory-dbs/advisory-db-* >/dev/null 2>&1; then \
-	  $(CARGO) deny --offline check advisories; \
+	  $(CARGO) deny --offline check advisories && echo "step-note: licenses, bans, sources, advisories"; \
 	else \
-	  echo "deny: advisories NOT checked: the RustSec database (github.com/rustsec/advisory-db) cannot be fetched from this machine"; \
+	  echo "step-note: licenses, bans, sources; advisories NOT checked (the RustSec database on github.com cannot be fetched)"; \
 	fi
 
 deny-tool:
-	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install cargo-deny --locked --version 0.20.2
+	@command -v cargo-deny >/dev/null 2>&1 || \
+	  $(CARGO) install --quiet --locked --root $(TOOLS) cargo-deny --version 0.20.2
 
 ## check-template: cfn-lint (pinned: it expands the SAM resources and checks what they generate)
-check-template: test-deps
-	$(PYTHON) -c "import sys; from cfnlint.runner import main; sys.exit(main())" template.yaml
+check-template: venv
+	cfn-lint template.yaml
 
-## build: the Lambda's bootstrap for arm64 → target/lambda/trailwatch-lambda/bootstrap
-build: lambda-tools
+## build: validate and test rules/, then build the Lambda's bootstrap for arm64 with the
+## rules compiled in → target/lambda/trailwatch-lambda/bootstrap
+build: build-cli lambda-tools
+	$(BIN) validate rules
+	$(BIN) test rules > target/rule-tests.log || { cat target/rule-tests.log; exit 1; }
+	@tail -n 1 target/rule-tests.log
 	cargo lambda build --release --arm64 --bin trailwatch-lambda
 
-## lambda-tools: cargo-lambda and zig from PyPI, and the arm64 Rust target, when missing
-lambda-tools:
-	@command -v cargo-lambda >/dev/null 2>&1 || $(PYTHON) -m pip install -q cargo-lambda ziglang
+## lambda-tools: cargo-lambda and zig from PyPI (into .venv), and the arm64 Rust target
+lambda-tools: venv
+	@command -v cargo-lambda >/dev/null 2>&1 || $(VENV)/bin/python -m pip install -q --disable-pip-version-check cargo-lambda ziglang
 	@rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
 ## deploy: build with SAM (its rust-cargolambda build method is a beta feature) and deploy
-deploy: lambda-tools
-	@command -v sam >/dev/null 2>&1 || $(PYTHON) -m pip install -q aws-sam-cli
+deploy: build
+	@command -v sam >/dev/null 2>&1 || $(VENV)/bin/python -m pip install -q --disable-pip-version-check aws-sam-cli
 	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --beta-features
 	sam deploy --guided
 
 ## fuzz: each cargo-fuzz target (decode, rules, trigger) for FUZZ_SECONDS (nightly toolchain),
-## seeded with the sample trails and the bundled rules
+## seeded with the sample trails and the bundled rules; libFuzzer's progress goes to
+## target/fuzz-<target>.log
 fuzz: fuzz-tools
-	cd fuzz && for t in decode rules trigger; do \
+	@cd fuzz && for t in decode rules trigger; do \
 	  case $$t in rules) seeds="$$(find ../rules -type d)";; *) seeds=../examples;; esac; \
 	  mkdir -p corpus/$$t && \
-	  cargo +nightly fuzz run $$t corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; done
+	  if cargo +nightly fuzz run $$t corpus/$$t $$seeds -- -max_total_time=$(FUZZ_SECONDS) \
+	       -rss_limit_mb=1024 > ../target/fuzz-$$t.log 2>&1; then \
+	    echo "step-note: $$t $$(grep -Eo 'Done [0-9]+ runs' ../target/fuzz-$$t.log | tail -n 1 | cut -d' ' -f2) runs"; \
+	  else cat ../target/fuzz-$$t.log; echo "fuzz target $$t failed (log: target/fuzz-$$t.log)"; exit 1; fi; \
+	done
 
-## fuzz-smoke: the same, 30 s each (part of make test)
-fuzz-smoke: FUZZ_SECONDS = 30
-fuzz-smoke: fuzz
+## fuzz-smoke: the same, 30 s each (part of make test; skipped without a nightly toolchain)
+fuzz-smoke:
+	@if rustup run nightly rustc --version >/dev/null 2>&1; then \
+	  $(MAKE) fuzz FUZZ_SECONDS=30; \
+	else echo "step-note: skipped: no nightly toolchain (rustup toolchain install nightly)"; fi
 
 fuzz-tools:
-	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked --version 0.13.2
+	@command -v cargo-fuzz >/dev/null 2>&1 || \
+	  $(CARGO) install --quiet --locked --root $(TOOLS) cargo-fuzz --version 0.13.2
 
 ## bench: trailwatch vs the Python peer and a Rust baseline (see BENCHMARKS.md)
 bench:
@@ -87,7 +120,8 @@ fmt:
 	$(CARGO) fmt --all
 
 build-cli:
-	$(CARGO) build --bin trailwatch
+	$(CARGO) build --locked --bin trailwatch
 
 clean:
 	$(CARGO) clean
+	rm -rf $(VENV)

@@ -1,5 +1,6 @@
-//! The real trails in ../shared/corpora decode to their documented counts, and `scan`
-//! reads them all (exit 0 or 1, never 2).
+//! The real trails in tests/corpora (copied from public repositories; each folder's README
+//! names its origin and license) decode to their documented counts, and `scan` reads them
+//! all (exit 0 or 1, never 2).
 
 mod common;
 use common::trailwatch;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use trailwatch::source::{decode, Item, Limits};
 
 fn corpora() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpora")
 }
 
 /// (records, malformed) decoded from one file.

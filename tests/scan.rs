@@ -258,6 +258,40 @@ fn lists_can_be_overridden_and_rules_replaced() {
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["rule_id"], "any-sts");
     assert_eq!(alerts[0]["title"], "STS AssumeRole");
+
+    // @bundled keeps the bundled rules beside one's own, for scan, validate and test.
+    let run = trailwatch(
+        &["scan", "--rules", "@bundled", "--rules", &d, "-"],
+        Some(&input),
+    );
+    let mut ids: Vec<String> = run
+        .alerts()
+        .iter()
+        .map(|a| a["rule_id"].to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["\"any-sts\"", "\"cross-account-assume-role\""]);
+    let run = trailwatch(&["validate", "@bundled", &d], None);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // "N rule(s) OK": one more than the bundled rules alone.
+    let rules_ok = |r: &common::Run| {
+        let last = r.stderr.lines().last()?;
+        last.split(' ').next()?.parse::<usize>().ok()
+    };
+    let bundled = trailwatch(&["validate"], None);
+    assert_eq!(
+        rules_ok(&run),
+        rules_ok(&bundled).map(|n| n + 1),
+        "{}",
+        run.stderr
+    );
+    let run = trailwatch(&["test", "@bundled", &d], None);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("warning: "),
+        "any-sts has no tests: {}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -1,11 +1,21 @@
 //! The SAM template check really expands the SAM resources: it passes on template.yaml and
 //! fails on copies broken only in what SAM generates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The project's virtual environment (`make venv`) when there is one, else `python3`.
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 fn cfn_lint(path: &Path) -> (i32, String) {
-    let out = Command::new("python3")
+    let out = Command::new(python())
         .args([
             "-c",
             "import sys; from cfnlint.runner import main; sys.exit(main())",
@@ -13,7 +23,9 @@ fn cfn_lint(path: &Path) -> (i32, String) {
         .arg(path)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .output()
-        .expect("python3 with cfn-lint (make test installs cfn-lint from requirements-dev.txt)");
+        .expect(
+            "python3 with cfn-lint (`make venv` installs it into .venv from requirements-dev.txt)",
+        );
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)

@@ -34,21 +34,26 @@ struct RuleArgs {
 enum Command {
     /// Check rule files and report every problem as path:line:col: message.
     Validate {
-        /// Rules directory (default: the rules bundled into this binary).
-        dir: Option<PathBuf>,
+        /// Rules directories, read together (default: the rules bundled into this
+        /// binary; @bundled names them beside your own).
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
     },
     /// Run the tests written inside each rule.
     Test {
-        /// Rules directory (default: the bundled rules).
-        dir: Option<PathBuf>,
+        /// Rules directories, read together (default: the bundled rules; @bundled names
+        /// them beside your own).
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
         #[command(flatten)]
         rules: RuleArgs,
     },
     /// Evaluate CloudTrail input (files, directories, or - for stdin) and print alerts.
     Scan {
-        /// Rules directory; repeatable; replaces the bundled rules.
+        /// Rules directory; repeatable; replaces the bundled rules (@bundled keeps them:
+        /// --rules @bundled --rules my-rules/).
         #[arg(long = "rules", value_name = "DIR")]
         dirs: Vec<PathBuf>,
         #[command(flatten)]
@@ -89,8 +94,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Validate { dir, rules } => validate(dir.as_deref(), &rules),
-        Command::Test { dir, rules } => test(dir.as_deref(), &rules),
+        Command::Validate { dirs, rules } => validate(&dirs, &rules),
+        Command::Test { dirs, rules } => test(&dirs, &rules),
         Command::Scan {
             dirs,
             rules,
@@ -131,20 +136,26 @@ fn overrides(args: &RuleArgs) -> Result<Vec<(String, Vec<String>)>> {
     Ok(out)
 }
 
-/// Rule files, list files, and files that could not be read as rules.
+/// The `--rules` value that stands for the rules bundled into the binary.
+const BUNDLED: &str = "@bundled";
+
+/// Rule files, list files, and files that could not be read as rules, from every
+/// directory in order (no directory: the bundled rules).
 fn load_files(dirs: &[&Path]) -> Result<rules::RuleDir> {
-    if dirs.is_empty() {
-        let (rules, lists) = rules::bundled();
-        return Ok(rules::RuleDir {
-            rules,
-            lists,
-            problems: Vec::new(),
-        });
-    }
+    let bundled = [Path::new(BUNDLED)];
+    let dirs = if dirs.is_empty() { &bundled[..] } else { dirs };
     let mut all = rules::RuleDir::default();
     for d in dirs {
-        let dir =
-            rules::read_dir(d).with_context(|| format!("reading rules from {}", d.display()))?;
+        let dir = if *d == Path::new(BUNDLED) {
+            let (rules, lists) = rules::bundled();
+            rules::RuleDir {
+                rules,
+                lists,
+                problems: Vec::new(),
+            }
+        } else {
+            rules::read_dir(d).with_context(|| format!("reading rules from {}", d.display()))?
+        };
         all.rules.extend(dir.rules);
         all.lists.extend(dir.lists);
         all.problems.extend(dir.problems);
@@ -170,8 +181,12 @@ fn compile(dirs: &[&Path], args: &RuleArgs) -> Result<(Option<RuleSet>, Vec<Diag
     Ok((None, diags))
 }
 
-fn validate(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {
-    let (set, diags) = compile(&dir.into_iter().collect::<Vec<_>>(), args)?;
+fn as_paths(dirs: &[PathBuf]) -> Vec<&Path> {
+    dirs.iter().map(PathBuf::as_path).collect()
+}
+
+fn validate(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
+    let (set, diags) = compile(&as_paths(dirs), args)?;
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.level == Level::Error).count();
     let warnings = diags.len() - errors;
@@ -187,8 +202,8 @@ fn validate(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {
     }
 }
 
-fn test(dir: Option<&Path>, args: &RuleArgs) -> Result<ExitCode> {
-    let (set, diags) = compile(&dir.into_iter().collect::<Vec<_>>(), args)?;
+fn test(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
+    let (set, diags) = compile(&as_paths(dirs), args)?;
     print_diags(&diags);
     let Some(set) = set else {
         eprintln!("rules have errors; run `trailwatch validate` for the list");
@@ -246,8 +261,7 @@ fn scan(
     horizon: i64,
     paths: &[PathBuf],
 ) -> Result<ExitCode> {
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-    let (set, diags) = compile(&dirs, args)?;
+    let (set, diags) = compile(&as_paths(dirs), args)?;
     print_diags(&diags);
     let Some(set) = set else {
         bail!("rules have errors; run `trailwatch validate`")

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +23,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The project's virtual environment (`make venv`) when there is one, else `python3`.
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 /// A `moto_server` process, stopped on drop.
 pub struct Moto {
     child: Child,
@@ -31,7 +42,7 @@ pub struct Moto {
 impl Moto {
     pub fn start() -> Moto {
         let port = free_port();
-        let child = Command::new("python3")
+        let child = Command::new(python())
             .args([
                 "-m",
                 "moto.server",
@@ -43,9 +54,13 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 -m moto.server (make test installs moto from requirements-dev.txt)");
+            .expect("python3 -m moto.server (`make venv` installs moto into .venv from requirements-dev.txt)");
         let start = Instant::now();
+        let mut child = child;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("moto_server exited ({status}): is moto installed? `make venv` installs it into .venv");
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
                 "moto_server did not start"
