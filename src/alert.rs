@@ -12,6 +12,8 @@ use std::fmt::Write;
 
 /// Most event ids listed in one alert; `count` always holds the full number.
 pub const MAX_EVENT_IDS: usize = 100;
+/// Longest error message copied into an alert, in characters.
+pub const MAX_ERROR_MESSAGE: usize = 300;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Actor {
@@ -43,6 +45,11 @@ pub struct Alert {
     pub actor: Actor,
     pub source_ips: Vec<String>,
     pub user_agent: Option<String>,
+    /// `success`, or `failure` for a denied or failed call (of the triggering event).
+    pub outcome: &'static str,
+    pub error_code: Option<String>,
+    /// At most [`MAX_ERROR_MESSAGE`] characters.
+    pub error_message: Option<String>,
     pub description: String,
     pub runbook: Option<String>,
     pub references: Vec<String>,
@@ -58,10 +65,11 @@ impl Alert {
     pub fn new(rule: &Rule, event: &Event, count: usize, fingerprint: u64) -> Alert {
         let v = event.value();
         let own = |path: &[&str]| str_at(v, path).map(str::to_string);
+        let failure = event.failure();
         Alert {
             rule_id: rule.id.clone(),
             title: rule.render_title(event, count),
-            severity: rule.severity,
+            severity: rule.severity_for(event),
             account_id: event.account_id().map(str::to_string),
             region: event.region().map(str::to_string),
             count,
@@ -87,6 +95,15 @@ impl Alert {
             },
             source_ips: own(&["sourceIPAddress"]).into_iter().collect(),
             user_agent: own(&["userAgent"]),
+            outcome: if failure.is_some() {
+                "failure"
+            } else {
+                "success"
+            },
+            error_code: failure.and_then(|f| f.code).map(str::to_string),
+            error_message: failure
+                .and_then(|f| f.message)
+                .map(|m| m.chars().take(MAX_ERROR_MESSAGE).collect()),
             description: rule.description.clone(),
             runbook: rule.runbook.clone(),
             references: rule.references.clone(),
@@ -110,6 +127,18 @@ impl Alert {
         } else {
             self.source_ips.join(", ")
         }
+    }
+
+    /// `failed: AccessDenied: message`, or `None` for a call that succeeded.
+    pub fn failure_label(&self) -> Option<String> {
+        if self.outcome != "failure" {
+            return None;
+        }
+        Some(match (&self.error_code, &self.error_message) {
+            (Some(c), Some(m)) => format!("failed: {c}: {m}"),
+            (Some(t), None) | (None, Some(t)) => format!("failed: {t}"),
+            (None, None) => "failed".to_string(),
+        })
     }
 
     /// A few lines for people (`scan --format text`).
@@ -149,6 +178,9 @@ impl Alert {
             self.ips_label(),
             or(&self.user_agent)
         );
+        if let Some(f) = self.failure_label() {
+            let _ = writeln!(s, "  outcome {f}");
+        }
         if !self.group.is_empty() {
             let g: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let _ = writeln!(s, "  group   {}", g.join(" "));

@@ -7,14 +7,34 @@
 
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::fmt;
 
+/// Longest string read as embedded JSON: policy documents are at most a few KiB (IAM's
+/// limit is 10 KiB, bucket policies 20 KiB); the record cap bounds the rest anyway.
+pub const MAX_EMBEDDED_JSON: usize = 256 * 1024;
+
 /// A decoded CloudTrail record.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Event {
     value: Value,
     /// `eventTime` as Unix seconds, when it is present and a valid timestamp.
     pub time: Option<i64>,
+    /// Strings of `value` that hold a JSON object or array (policy documents, Lambda
+    /// statements), parsed the first time a path needs to enter one; keyed by address.
+    embedded: OnceCell<HashMap<usize, Value>>,
+}
+
+impl Clone for Event {
+    /// A fresh parse cache: the original's is keyed by the original's addresses.
+    fn clone(&self) -> Event {
+        Event {
+            value: self.value.clone(),
+            time: self.time,
+            embedded: OnceCell::new(),
+        }
+    }
 }
 
 impl Event {
@@ -27,7 +47,11 @@ impl Event {
             .get("eventTime")
             .and_then(Value::as_str)
             .and_then(parse_time);
-        Some(Event { value, time })
+        Some(Event {
+            value,
+            time,
+            embedded: OnceCell::new(),
+        })
     }
 
     pub fn value(&self) -> &Value {
@@ -65,9 +89,66 @@ impl Event {
         })
     }
 
+    /// How a failed call failed: `errorCode` / `errorMessage`, or a console sign-in whose
+    /// response says `Failure` (CloudTrail gives those an `errorMessage` only). `None`
+    /// for a call that succeeded.
+    pub fn failure(&self) -> Option<Failure<'_>> {
+        let nonempty = |k: &str| self.str(k).filter(|s| !s.is_empty());
+        let (code, message) = (nonempty("errorCode"), nonempty("errorMessage"));
+        let console = self
+            .value
+            .get("responseElements")
+            .and_then(|r| r.get("ConsoleLogin"))
+            .and_then(Value::as_str);
+        (code.is_some() || message.is_some() || console == Some("Failure"))
+            .then_some(Failure { code, message })
+    }
+
     /// Calls `f` with every value `path` reaches (`[*]` fans out over arrays).
     pub fn visit<'a>(&'a self, path: &FieldPath, f: &mut dyn FnMut(&'a Value)) {
-        visit(&self.value, &path.segments, f)
+        self.visit_from(&self.value, &path.segments, f)
+    }
+
+    /// The JSON a string value holds, if it holds an object or an array.
+    fn embedded(&self, s: &Value) -> Option<&Value> {
+        let map = self.embedded.get_or_init(|| {
+            let mut map = HashMap::new();
+            collect_embedded(&self.value, &mut map);
+            map
+        });
+        map.get(&(s as *const Value as usize))
+    }
+
+    fn visit_from<'a>(&'a self, v: &'a Value, segs: &[Segment], f: &mut dyn FnMut(&'a Value)) {
+        let Some((head, rest)) = segs.split_first() else {
+            f(v);
+            return;
+        };
+        // A path that goes on below a string enters the JSON the string holds.
+        if let Some(inner) = v.is_string().then(|| self.embedded(v)).flatten() {
+            return self.visit_from(inner, segs, f);
+        }
+        match (head, v) {
+            (Segment::Key(k), _) => {
+                if let Some(child) = v.get(k.as_str()) {
+                    self.visit_from(child, rest, f)
+                }
+            }
+            (Segment::Index(i), _) => {
+                if let Some(child) = v.get(*i) {
+                    self.visit_from(child, rest, f)
+                }
+            }
+            (Segment::Any, Value::Array(items)) => {
+                for item in items {
+                    self.visit_from(item, rest, f)
+                }
+            }
+            // XML-derived fields hold one element as itself and several as an array:
+            // `[*]` reaches both.
+            (Segment::Any, Value::Null) => {}
+            (Segment::Any, _) => self.visit_from(v, rest, f),
+        }
     }
 
     /// The first value `path` reaches.
@@ -82,29 +163,34 @@ impl Event {
     }
 }
 
-fn visit<'a>(v: &'a Value, segs: &[Segment], f: &mut dyn FnMut(&'a Value)) {
-    let Some((head, rest)) = segs.split_first() else {
-        f(v);
-        return;
-    };
-    match head {
-        Segment::Key(k) => {
-            if let Some(child) = v.get(k.as_str()) {
-                visit(child, rest, f)
-            }
-        }
-        Segment::Index(i) => {
-            if let Some(child) = v.get(*i) {
-                visit(child, rest, f)
-            }
-        }
-        Segment::Any => {
-            if let Value::Array(items) = v {
-                for item in items {
-                    visit(item, rest, f)
+/// The outcome of a call that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure<'a> {
+    pub code: Option<&'a str>,
+    pub message: Option<&'a str>,
+}
+
+impl Failure<'_> {
+    /// `AccessDenied`, else the message, else `Failure`.
+    pub fn label(&self) -> &str {
+        self.code.or(self.message).unwrap_or("Failure")
+    }
+}
+
+/// Parses every string below `v` that holds a JSON object or array.
+fn collect_embedded(v: &Value, out: &mut HashMap<usize, Value>) {
+    match v {
+        Value::String(s) => {
+            let t = s.trim_start();
+            if (t.starts_with('{') || t.starts_with('[')) && s.len() <= MAX_EMBEDDED_JSON {
+                if let Ok(inner @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str(s) {
+                    out.insert(v as *const Value as usize, inner);
                 }
             }
         }
+        Value::Array(items) => items.iter().for_each(|i| collect_embedded(i, out)),
+        Value::Object(m) => m.values().for_each(|i| collect_embedded(i, out)),
+        _ => {}
     }
 }
 
@@ -320,6 +406,72 @@ mod tests {
         assert_eq!(e.first(&FieldPath::parse("x.z").unwrap()), None);
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse("a[x]").is_err());
+    }
+
+    #[test]
+    fn paths_enter_json_strings_and_single_elements() {
+        let policy = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"}},{"Effect":"Deny","Principal":"*"}]}"#;
+        let e = Event::from_value(json!({"requestParameters":{"policyDocument":policy,
+            "grants":{"items":{"uri":"AllUsers"}},"many":{"items":[{"uri":"a"},{"uri":"b"}]},
+            "text":"{not json","none":null}}))
+        .unwrap();
+        let all = |p: &str| {
+            let mut out = Vec::new();
+            e.visit(&FieldPath::parse(p).unwrap(), &mut |v| out.push(v.clone()));
+            out
+        };
+        assert_eq!(
+            all("requestParameters.policyDocument.Statement[*].Principal.AWS[*]"),
+            vec![json!("arn:aws:iam::1:root")]
+        );
+        assert_eq!(
+            all("requestParameters.policyDocument.Statement[1].Principal"),
+            vec![json!("*")]
+        );
+        // The string itself is still a string to operators.
+        assert_eq!(all("requestParameters.policyDocument"), vec![json!(policy)]);
+        assert_eq!(
+            all("requestParameters.grants.items[*].uri"),
+            vec![json!("AllUsers")]
+        );
+        assert_eq!(
+            all("requestParameters.many.items[*].uri"),
+            vec![json!("a"), json!("b")]
+        );
+        assert!(all("requestParameters.text.x").is_empty());
+        assert!(all("requestParameters.none[*]").is_empty());
+        // Without [*] an array is not entered by a key.
+        assert!(all("requestParameters.many.items.uri").is_empty());
+    }
+
+    #[test]
+    fn failures_are_errors_or_failed_sign_ins() {
+        let f = |v| {
+            Event::from_value(v)
+                .unwrap()
+                .failure()
+                .map(|f| f.label().to_string())
+        };
+        assert_eq!(f(json!({"eventName":"StopLogging"})), None);
+        assert_eq!(f(json!({"errorCode":"","errorMessage":null})), None);
+        assert_eq!(
+            f(json!({"errorCode":"TrailNotFoundException","errorMessage":"Unknown trail"})),
+            Some("TrailNotFoundException".into())
+        );
+        assert_eq!(
+            f(
+                json!({"responseElements":{"ConsoleLogin":"Failure"},"errorMessage":"Failed authentication"})
+            ),
+            Some("Failed authentication".into())
+        );
+        assert_eq!(
+            f(json!({"responseElements":{"ConsoleLogin":"Failure"}})),
+            Some("Failure".into())
+        );
+        assert_eq!(
+            f(json!({"responseElements":{"ConsoleLogin":"Success"}})),
+            None
+        );
     }
 
     #[test]

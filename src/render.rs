@@ -96,6 +96,9 @@ pub fn text(alert: &Alert, now: i64) -> String {
         alert.ips_label(),
         or_dash(&alert.user_agent)
     );
+    if let Some(f) = alert.failure_label() {
+        let _ = writeln!(s, "Outcome: {f}");
+    }
     let _ = writeln!(
         s,
         "Where: account {}, region {}",
@@ -149,6 +152,9 @@ pub fn chatbot(alert: &Alert) -> serde_json::Value {
         alert.actor_label(),
         alert.ips_label(),
     );
+    if let Some(f) = alert.failure_label() {
+        let _ = write!(description, "\nOutcome: {f}");
+    }
     if let Some(link) = console_link(alert) {
         let _ = write!(description, "\n<{link}|Open in CloudTrail>");
     }
@@ -285,6 +291,9 @@ mod tests {
             },
             source_ips: vec!["192.0.2.1".into()],
             user_agent: Some("Mozilla/5.0".into()),
+            outcome: "failure",
+            error_code: None,
+            error_message: Some("Failed authentication".into()),
             description: "A root sign-in failed.".into(),
             runbook: Some("Call the owner.".into()),
             references: vec![],
@@ -310,10 +319,23 @@ mod tests {
             text.contains("cloudtrailv2/home?region=us-east-1#/events/e-1"),
             "{text}"
         );
+        assert!(
+            text.contains("Outcome: failed: Failed authentication"),
+            "{text}"
+        );
         assert_eq!(forms["default"], forms["email"]);
         let chat: serde_json::Value =
             serde_json::from_str(forms["https"].as_str().unwrap()).unwrap();
         assert_eq!(chat["source"], "custom");
+        let said = chat["content"]["description"].as_str().unwrap();
+        assert!(
+            said.contains("Outcome: failed: Failed authentication"),
+            "{said}"
+        );
+        let mut ok = alert();
+        ok.outcome = "success";
+        ok.error_message = None;
+        assert!(!super::text(&ok, 0).contains("Outcome"));
         assert_eq!(chat["metadata"]["threadId"], "0123456789abcdef");
         let full: serde_json::Value = serde_json::from_str(forms["sqs"].as_str().unwrap()).unwrap();
         assert_eq!(full, serde_json::to_value(alert()).unwrap());

@@ -74,8 +74,7 @@ fn records_raw(parts: &[&[u8]]) -> Vec<u8> {
 fn bundled_rules() -> &'static RuleSet {
     static SET: OnceLock<RuleSet> = OnceLock::new();
     SET.get_or_init(|| {
-        let (files, lists) = rules::bundled();
-        let (set, diags) = RuleSet::compile(&files, &lists, &[], NOW);
+        let (set, diags) = RuleSet::compile_dir(&rules::bundled(), &[], NOW);
         assert!(diags.is_empty(), "{diags:?}");
         set.expect("bundled rules compile")
     })

@@ -51,10 +51,8 @@ fn rule_blocks(markdown: &str) -> Vec<(usize, String)> {
 fn readme_rule_examples_compile_and_their_tests_pass() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("rules/README.md")).expect("rules/README.md");
-    let lists = rules::read_dir(&root.join("rules"))
-        .expect("read rules/")
-        .lists;
-    assert!(!lists.is_empty(), "rules/lists.yaml not found");
+    let bundled = rules::read_dir(&root.join("rules")).expect("read rules/");
+    assert!(!bundled.lists.is_empty(), "rules/lists.yaml not found");
 
     let blocks = rule_blocks(&readme);
     assert!(
@@ -68,11 +66,17 @@ fn readme_rule_examples_compile_and_their_tests_pass() {
     for (line, text) in &blocks {
         // Positions inside a block, shifted to lines of the README itself.
         let at = |block_line: usize| format!("rules/README.md:{}", line + block_line);
-        let file = RuleFile {
-            path: "rules/README.md".to_string(),
-            text: text.clone(),
+        // Each example alone, with the bundled lists and samples.
+        let dir = rules::RuleDir {
+            rules: vec![RuleFile {
+                path: "rules/README.md".to_string(),
+                text: text.clone(),
+            }],
+            lists: bundled.lists.clone(),
+            samples: bundled.samples.clone(),
+            problems: Vec::new(),
         };
-        let (set, diags) = RuleSet::compile(&[file], &lists, &[], NOW);
+        let (set, diags) = RuleSet::compile_dir(&dir, &[], NOW);
         // Warnings count too: an expired suppression means the example no longer works.
         for d in &diags {
             let level = if d.level == Level::Error {

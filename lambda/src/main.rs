@@ -16,17 +16,17 @@ use trailwatch_lambda::{aws, config::Config, now, Failure};
 async fn main() -> anyhow::Result<()> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let (files, lists) = match &config.rules_dir {
+    let dir = match &config.rules_dir {
         None => rules::bundled(),
         Some(d) => {
             let dir = rules::read_dir(d).with_context(|| format!("RULES_DIR {}", d.display()))?;
             if let Some(p) = dir.problems.first() {
                 bail!("RULES_DIR: {p}");
             }
-            (dir.rules, dir.lists)
+            dir
         }
     };
-    let (set, diags) = RuleSet::compile(&files, &lists, &rules::list_overrides_from_env(), now());
+    let (set, diags) = RuleSet::compile_dir(&dir, &rules::list_overrides_from_env(), now());
     diags
         .iter()
         .filter(|d| d.level == Level::Warning)

@@ -50,6 +50,17 @@ enum Command {
         #[command(flatten)]
         rules: RuleArgs,
     },
+    /// List the rules: id, severity, the events they watch, ATT&CK techniques, CIS controls.
+    Rules {
+        /// Rules directories, read together (default: the bundled rules).
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// A table for the terminal, or Markdown (the coverage table of rules/README.md).
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// Evaluate CloudTrail input (files, directories, or - for stdin) and print alerts.
     Scan {
         /// Rules directory; repeatable; replaces the bundled rules (@bundled keeps them:
@@ -77,6 +88,12 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum OutFormat {
     Json,
     Text,
@@ -96,6 +113,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate { dirs, rules } => validate(&dirs, &rules),
         Command::Test { dirs, rules } => test(&dirs, &rules),
+        Command::Rules {
+            dirs,
+            rules,
+            format,
+        } => list(&dirs, &rules, format),
         Command::Scan {
             dirs,
             rules,
@@ -139,26 +161,18 @@ fn overrides(args: &RuleArgs) -> Result<Vec<(String, Vec<String>)>> {
 /// The `--rules` value that stands for the rules bundled into the binary.
 const BUNDLED: &str = "@bundled";
 
-/// Rule files, list files, and files that could not be read as rules, from every
-/// directory in order (no directory: the bundled rules).
+/// Rule, list and sample files, and files that could not be read, from every directory
+/// in order (no directory: the bundled rules).
 fn load_files(dirs: &[&Path]) -> Result<rules::RuleDir> {
     let bundled = [Path::new(BUNDLED)];
     let dirs = if dirs.is_empty() { &bundled[..] } else { dirs };
     let mut all = rules::RuleDir::default();
     for d in dirs {
-        let dir = if *d == Path::new(BUNDLED) {
-            let (rules, lists) = rules::bundled();
-            rules::RuleDir {
-                rules,
-                lists,
-                problems: Vec::new(),
-            }
+        all.extend(if *d == Path::new(BUNDLED) {
+            rules::bundled()
         } else {
             rules::read_dir(d).with_context(|| format!("reading rules from {}", d.display()))?
-        };
-        all.rules.extend(dir.rules);
-        all.lists.extend(dir.lists);
-        all.problems.extend(dir.problems);
+        });
     }
     Ok(all)
 }
@@ -172,13 +186,7 @@ fn print_diags(diags: &[Diagnostic]) {
 /// Loads and compiles rules; prints diagnostics; `None` if there were errors.
 fn compile(dirs: &[&Path], args: &RuleArgs) -> Result<(Option<RuleSet>, Vec<Diagnostic>)> {
     let dir = load_files(dirs)?;
-    let (set, mut diags) = RuleSet::compile(&dir.rules, &dir.lists, &overrides(args)?, now());
-    if dir.problems.is_empty() {
-        return Ok((set, diags));
-    }
-    diags.extend(dir.problems);
-    diags.sort();
-    Ok((None, diags))
+    Ok(RuleSet::compile_dir(&dir, &overrides(args)?, now()))
 }
 
 fn as_paths(dirs: &[PathBuf]) -> Vec<&Path> {
@@ -231,6 +239,20 @@ fn test(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn list(dirs: &[PathBuf], args: &RuleArgs, format: ListFormat) -> Result<ExitCode> {
+    let (set, diags) = compile(&as_paths(dirs), args)?;
+    print_diags(&diags);
+    let Some(set) = set else {
+        bail!("rules have errors; run `trailwatch validate`")
+    };
+    let out = match format {
+        ListFormat::Text => rules::listing::text(set.rules(), 60),
+        ListFormat::Markdown => rules::listing::markdown(set.rules()),
+    };
+    io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Every file below `path` (sorted), or `path` itself.

@@ -31,6 +31,8 @@ pub const OPERATORS: &[&str] = &[
     "same_as",
     "differs_from",
     "not",
+    "some",
+    "where",
     "ignore_case",
 ];
 const COMBINATORS: &[&str] = &["all", "any", "not"];
@@ -40,6 +42,14 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 pub struct Ctx<'a> {
     pub lists: &'a Lists,
     pub diags: &'a mut Diags,
+    /// Inside `where`: paths are read from an element, not checked against the record.
+    pub relative: bool,
+}
+
+impl Ctx<'_> {
+    fn field_ref(&self, text: &str) -> Result<FieldRef, String> {
+        field_ref_in(text, !self.relative)
+    }
 }
 
 /// Compiles a condition node; `None` when it has errors (already reported).
@@ -81,7 +91,7 @@ pub fn compile(node: &Node, cx: &mut Ctx) -> Option<Cond> {
                 );
                 None
             }
-            _ => match field_ref(key) {
+            _ => match cx.field_ref(key) {
                 Err(msg) => {
                     let hint = did_you_mean(key, COMBINATORS.iter().copied());
                     if !hint.is_empty() && !key.contains('.') {
@@ -137,6 +147,12 @@ fn combine(key: &str, v: &Node, cx: &mut Ctx) -> Option<Cond> {
 
 /// Parses `path`, `account_id` or `arn_account(path)`, checking the path is a CloudTrail field.
 pub fn field_ref(text: &str) -> Result<FieldRef, String> {
+    field_ref_in(text, true)
+}
+
+/// [`field_ref`], checking the path against the record schema only when `schema`.
+fn field_ref_in(text: &str, schema: bool) -> Result<FieldRef, String> {
+    let check = |path: &FieldPath| if schema { fields::check(path) } else { Ok(()) };
     if let Some((func, rest)) = text.split_once('(') {
         let Some(inner) = rest.strip_suffix(')') else {
             return Err(format!("'{text}': missing ')'"));
@@ -154,14 +170,14 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
             ));
         }
         let path = FieldPath::parse(inner)?;
-        fields::check(&path)?;
+        check(&path)?;
         return Ok(FieldRef::Arn(part, path));
     }
-    if text == "account_id" {
+    if text == "account_id" && schema {
         return Ok(FieldRef::Account);
     }
     let path = FieldPath::parse(text)?;
-    fields::check(&path)?;
+    check(&path)?;
     Ok(FieldRef::Path(path))
 }
 
@@ -308,7 +324,8 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                 }
             },
             "same_as" | "differs_from" => match val.scalar() {
-                Some(Scalar::Str(s)) => match field_ref(s) {
+                // Inside `where` the other field is read from the element too.
+                Some(Scalar::Str(s)) => match field_ref_in(s, !cx.relative) {
                     Ok(f) => Some(Op::Field(f, key == "same_as")),
                     Err(msg) => {
                         cx.diags.error(val.pos, msg);
@@ -320,9 +337,21 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                     None
                 }
             },
-            "not" => {
+            "not" | "some" => {
                 let inner_ic = ignore_case_of(val, ic, cx);
-                ops(name, val, inner_ic, cx).map(|o| Op::Not(o, inner_ic))
+                ops(name, val, inner_ic, cx).map(|o| {
+                    if key == "not" {
+                        Op::Not(o, inner_ic)
+                    } else {
+                        Op::Some(o, inner_ic)
+                    }
+                })
+            }
+            "where" => {
+                let outer = std::mem::replace(&mut cx.relative, true);
+                let c = compile(val, cx);
+                cx.relative = outer;
+                c.map(|c| Op::Where(Box::new(c)))
             }
             _ => {
                 let hint = did_you_mean(key, OPERATORS.iter().copied());
@@ -487,13 +516,29 @@ pub fn template(text: &str, pos: Pos, diags: &mut Diags) -> Option<Vec<Piece>> {
         let name = rest[open + 1..open + close].trim();
         out.push(match name {
             "count" => Piece::Count,
-            _ => match field_ref(name) {
-                Ok(f) => Piece::Field(f),
-                Err(msg) => {
-                    diags.error(pos, format!("title: {msg}"));
-                    return None;
+            _ => {
+                // `{a|b|'text'}`: the first of a, b that has a value, else the text.
+                let mut alts = Vec::new();
+                let mut default = None;
+                for alt in name.split('|').map(str::trim) {
+                    if default.is_some() {
+                        diags.error(pos, format!("title: '{alt}' follows the fallback text in {{{name}}}; the quoted text comes last"));
+                        return None;
+                    }
+                    if let Some(text) = alt.strip_prefix('\'').and_then(|a| a.strip_suffix('\'')) {
+                        default = Some(text.to_string());
+                        continue;
+                    }
+                    match field_ref(alt) {
+                        Ok(f) => alts.push(f),
+                        Err(msg) => {
+                            diags.error(pos, format!("title: {msg}"));
+                            return None;
+                        }
+                    }
                 }
-            },
+                Piece::Field(alts, default)
+            }
         });
         rest = &rest[open + close + 1..];
     }
@@ -507,7 +552,8 @@ pub fn template(text: &str, pos: Pos, diags: &mut Diags) -> Option<Vec<Piece>> {
 #[derive(Debug, Clone)]
 pub enum Piece {
     Text(String),
-    Field(FieldRef),
+    /// `{a|b|'text'}`: the first field with a value, else the text, else `?`.
+    Field(Vec<FieldRef>, Option<String>),
     /// `{count}`: how many events make the alert.
     Count,
 }

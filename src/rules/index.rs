@@ -74,6 +74,17 @@ impl Index {
     }
 }
 
+/// What a rule is indexed on: `("eventName", names)`, `("eventSource", sources)`, or
+/// `("*", [])` when it is checked against every event.
+pub fn keys(rule: &Rule) -> (&'static str, Vec<String>) {
+    for field in ["eventName", "eventSource"] {
+        if let Some(values) = required(&rule.cond, field) {
+            return (field, values.into_iter().collect());
+        }
+    }
+    ("*", Vec::new())
+}
+
 /// The literal values `field` must have for `cond` to match, when `cond` pins them down.
 fn required(cond: &Cond, field: &str) -> Option<BTreeSet<String>> {
     match cond {

@@ -1,6 +1,7 @@
 //! Reads rule directories (or the rules bundled into the binary) and compiles them.
 
 use super::diag::{Diagnostic, Diags, Level};
+use super::samples::{self, Samples};
 use super::yaml::{self, Node};
 use super::{spec, Lists, RuleSet};
 use std::collections::HashMap;
@@ -18,17 +19,16 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
 }
 
-/// The rules shipped inside the binary: `(rule files, list files)`.
-pub fn bundled() -> (Vec<RuleFile>, Vec<RuleFile>) {
-    split(
-        generated::BUNDLED
-            .iter()
-            .map(|(p, t)| RuleFile {
-                path: p.to_string(),
-                text: t.to_string(),
-            })
-            .collect(),
-    )
+/// The rules, lists and samples shipped inside the binary.
+pub fn bundled() -> RuleDir {
+    let files = generated::BUNDLED.iter().map(|(p, t)| {
+        let file = RuleFile {
+            path: p.to_string(),
+            text: t.to_string(),
+        };
+        (p.strip_prefix("rules/").unwrap_or(p).to_string(), file)
+    });
+    RuleDir::of(files, Vec::new())
 }
 
 fn is_list_file(path: &str) -> bool {
@@ -39,17 +39,46 @@ fn is_list_file(path: &str) -> bool {
     matches!(name, "lists.yaml" | "lists.yml")
 }
 
-fn split(files: Vec<RuleFile>) -> (Vec<RuleFile>, Vec<RuleFile>) {
-    files.into_iter().partition(|f| !is_list_file(&f.path))
-}
-
 /// What a rules directory holds.
 #[derive(Debug, Default)]
 pub struct RuleDir {
     pub rules: Vec<RuleFile>,
     pub lists: Vec<RuleFile>,
+    /// Named sample records for rule tests ([`samples`](super::samples)).
+    pub samples: Vec<RuleFile>,
     /// Files that could not be read as rule files (too large, not UTF-8).
     pub problems: Vec<Diagnostic>,
+}
+
+impl RuleDir {
+    /// Sorts files by what they hold, judged by their path inside the rules directory.
+    fn of(
+        files: impl IntoIterator<Item = (String, RuleFile)>,
+        problems: Vec<Diagnostic>,
+    ) -> RuleDir {
+        let mut dir = RuleDir {
+            problems,
+            ..RuleDir::default()
+        };
+        for (rel, f) in files {
+            if is_list_file(&rel) {
+                dir.lists.push(f);
+            } else if samples::is_sample_file(&rel) {
+                dir.samples.push(f);
+            } else {
+                dir.rules.push(f);
+            }
+        }
+        dir
+    }
+
+    /// Adds another directory's files after this one's.
+    pub fn extend(&mut self, other: RuleDir) {
+        self.rules.extend(other.rules);
+        self.lists.extend(other.lists);
+        self.samples.extend(other.samples);
+        self.problems.extend(other.problems);
+    }
 }
 
 /// Reads every `*.yaml`/`*.yml` below `dir`, sorted by path.
@@ -76,20 +105,16 @@ pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
         }
         let bytes =
             std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+        let rel = p.strip_prefix(dir).unwrap_or(&p).display().to_string();
         match String::from_utf8(bytes) {
-            Ok(text) => files.push(RuleFile { path: shown, text }),
+            Ok(text) => files.push((rel, RuleFile { path: shown, text })),
             Err(e) => refuse(format!(
                 "not UTF-8 text (invalid byte at offset {})",
                 e.utf8_error().valid_up_to()
             )),
         }
     }
-    let (rules, lists) = split(files);
-    Ok(RuleDir {
-        rules,
-        lists,
-        problems,
-    })
+    Ok(RuleDir::of(files, problems))
 }
 
 fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
@@ -168,15 +193,29 @@ fn read_lists(files: &[RuleFile], lists: &mut Lists, all: &mut Vec<Diagnostic>) 
     }
 }
 
+fn read_samples(files: &[RuleFile], out: &mut Samples, all: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::BTreeMap::new();
+    for f in files {
+        let mut diags = Diags::new(&f.path);
+        if let Some(root) = parse_file(f, &mut diags) {
+            samples::read(&root, &f.path, out, &mut seen, &mut diags);
+        }
+        all.extend(diags.list);
+    }
+}
+
 pub fn compile(
     rule_files: &[RuleFile],
     list_files: &[RuleFile],
+    sample_files: &[RuleFile],
     overrides: &[(String, Vec<String>)],
     now: i64,
 ) -> (Option<RuleSet>, Vec<Diagnostic>) {
     let mut all = Vec::new();
     let mut lists = Lists::new();
     read_lists(list_files, &mut lists, &mut all);
+    let mut samples = Samples::new();
+    read_samples(sample_files, &mut samples, &mut all);
     for (name, values) in overrides {
         lists.insert(name.clone(), values.clone());
     }
@@ -185,7 +224,7 @@ pub fn compile(
     for f in rule_files {
         let mut diags = Diags::new(&f.path);
         if let Some(root) = parse_file(f, &mut diags) {
-            if let Some(rule) = spec::check(&root, &f.path, &lists, now, &mut diags) {
+            if let Some(rule) = spec::check(&root, &f.path, &lists, &samples, now, &mut diags) {
                 let id_pos = root
                     .as_map()
                     .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("id")))

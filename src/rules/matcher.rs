@@ -158,7 +158,12 @@ impl FieldRef {
     }
 }
 
+/// A part of an ARN; a bare 12-digit account id (as policies write principals) is its
+/// own account.
 fn arn_part(arn: &str, part: ArnPart) -> Option<&str> {
+    if part == ArnPart::Account && arn.len() == 12 && arn.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(arn);
+    }
     let mut it = arn.splitn(6, ':');
     if it.next()? != "arn" {
         return None;
@@ -242,6 +247,10 @@ pub enum Op {
     Field(FieldRef, bool),
     /// Not all of the inner operators hold; the flag is their own `ignore_case`.
     Not(Vec<Op>, bool),
+    /// `some`: one value meets all the inner operators on its own (flag as for `Not`).
+    Some(Vec<Op>, bool),
+    /// `where`: one value is an object that meets the condition, read from that object.
+    Where(Box<Cond>),
 }
 
 /// `field: {operators…}`: every operator must hold.
@@ -260,11 +269,13 @@ pub enum Cond {
     Test(FieldTest),
 }
 
+/// Fields the operators read from the record (a `where` reads below its own field, which
+/// is kept whole).
 fn op_refs<'a>(ops: &'a [Op], out: &mut Vec<&'a FieldRef>) {
     for op in ops {
         match op {
             Op::Field(f, _) => out.push(f),
-            Op::Not(inner, _) => op_refs(inner, out),
+            Op::Not(inner, _) | Op::Some(inner, _) => op_refs(inner, out),
             _ => {}
         }
     }
@@ -293,18 +304,49 @@ impl Cond {
     }
 }
 
+/// Calls its argument with each value an operator is tested on.
+type Values<'f, 'a> = dyn Fn(&mut dyn FnMut(Val<'a>)) + 'f;
+
 impl FieldTest {
     fn holds(&self, op: &Op, e: &Event, ic: bool) -> bool {
+        self.holds_on(op, e, ic, &|f| self.field.visit(e, f))
+    }
+
+    /// Whether `op` holds on the values `values` yields (the field's, or one of them).
+    fn holds_on<'a>(
+        &self,
+        op: &Op,
+        e: &'a Event,
+        ic: bool,
+        values: &Values<'_, 'a>,
+    ) -> bool {
         match op {
             Op::Exists(want) => {
                 let mut found = false;
-                self.field.visit(e, &mut |v| found |= !v.is_null());
+                values(&mut |v| found |= !v.is_null());
                 found == *want
             }
-            Op::Not(ops, inner) => !ops.iter().all(|op| self.holds(op, e, *inner)),
+            Op::Not(ops, inner) => !ops.iter().all(|op| self.holds_on(op, e, *inner, values)),
+            Op::Some(ops, inner) => {
+                let mut all = Vec::new();
+                values(&mut |v| all.push(v));
+                all.iter().any(|v| {
+                    ops.iter()
+                        .all(|op| self.holds_on(op, e, *inner, &|f: &mut dyn FnMut(Val<'a>)| f(*v)))
+                })
+            }
+            Op::Where(cond) => {
+                let mut hit = false;
+                values(&mut |v| {
+                    if let (false, Val::Json(obj @ Value::Object(_))) = (hit, v) {
+                        hit = Event::from_value(obj.clone()).is_some_and(|sub| cond.matches(&sub));
+                    }
+                });
+                hit
+            }
             Op::Field(other, same) => {
                 let mut mine = Vec::new();
-                self.field.visit(e, &mut |v| mine.extend(v.text()));
+                values(&mut |v| mine.extend(v.text()));
                 let mut theirs = Vec::new();
                 other.visit(e, &mut |v| theirs.extend(v.text()));
                 if mine.is_empty() || theirs.is_empty() {
@@ -326,8 +368,7 @@ impl FieldTest {
             }
             _ => {
                 let mut hit = false;
-                self.field
-                    .visit(e, &mut |v| hit = hit || value_holds(op, v, ic));
+                values(&mut |v| hit = hit || value_holds(op, v, ic));
                 hit
             }
         }
@@ -397,5 +438,11 @@ mod tests {
         assert_eq!(arn_part(arn, ArnPart::Region), Some(""));
         assert_eq!(arn_part(arn, ArnPart::Resource), Some("role/EC2-dev"));
         assert_eq!(arn_part("not-an-arn", ArnPart::Account), None);
+        assert_eq!(
+            arn_part("111122223333", ArnPart::Account),
+            Some("111122223333")
+        );
+        assert_eq!(arn_part("111122223333", ArnPart::Resource), None);
+        assert_eq!(arn_part("11112222333", ArnPart::Account), None);
     }
 }

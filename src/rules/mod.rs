@@ -8,8 +8,10 @@ pub mod cond;
 pub mod diag;
 pub mod fields;
 mod index;
+pub mod listing;
 mod load;
 pub mod matcher;
+pub mod samples;
 pub mod spec;
 pub mod yaml;
 
@@ -115,6 +117,17 @@ pub struct RuleTest {
     pub expect: usize,
 }
 
+/// What a rule does with a call that failed (`errorCode`, a failed sign-in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Alert as on success; the title says it failed.
+    Alert,
+    /// Only successful calls match.
+    Ignore,
+    /// Alert at this severity instead of the rule's.
+    Severity(Severity),
+}
+
 /// A checked, compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -128,6 +141,9 @@ pub struct Rule {
     pub tags: Vec<String>,
     pub enabled: bool,
     pub cond: Cond,
+    pub on_failure: OnFailure,
+    /// The title shows `errorCode`/`errorMessage` itself, so no "(failed: …)" is added.
+    pub title_shows_outcome: bool,
     pub threshold: Option<Threshold>,
     pub dedup: Option<Dedup>,
     pub suppressions: Vec<Suppression>,
@@ -135,14 +151,69 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Renders the title template against an event.
+    /// Whether the rule matches `e` (its condition, and its choice about failed calls).
+    pub fn matches(&self, e: &Event) -> bool {
+        self.cond.matches(e) && !(self.on_failure == OnFailure::Ignore && e.failure().is_some())
+    }
+
+    /// The alert's severity for an alert triggered by `e`.
+    pub fn severity_for(&self, e: &Event) -> Severity {
+        match (self.on_failure, e.failure()) {
+            (OnFailure::Severity(s), Some(_)) => s,
+            _ => self.severity,
+        }
+    }
+
+    /// Renders the title template against an event; a failed call's title says so.
     pub fn render_title(&self, e: &Event, count: usize) -> String {
+        let mut out = self.render_template(e, count);
+        if let (false, Some(f)) = (self.title_shows_outcome, e.failure()) {
+            out.push_str(" (failed: ");
+            out.push_str(f.label());
+            out.push(')');
+        }
+        out
+    }
+
+    fn render_template(&self, e: &Event, count: usize) -> String {
         let mut out = String::new();
         for p in &self.title {
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Count => out.push_str(&count.to_string()),
-                Piece::Field(f) => out.push_str(f.shown_text(e).as_deref().unwrap_or("?")),
+                Piece::Field(alts, default) => match alts.iter().find_map(|f| f.shown_text(e)) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(default.as_deref().unwrap_or("?")),
+                },
+            }
+        }
+        out
+    }
+
+    /// What the rule is indexed on (see [`index::keys`]).
+    pub fn index_keys(&self) -> (&'static str, Vec<String>) {
+        index::keys(self)
+    }
+
+    /// MITRE ATT&CK technique ids from the tags (`attack.t1562.008` → `T1562.008`).
+    pub fn attack_techniques(&self) -> Vec<String> {
+        self.tags
+            .iter()
+            .filter_map(|t| t.strip_prefix("attack.t"))
+            .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+            .map(|t| format!("T{}", t.to_ascii_uppercase()))
+            .collect()
+    }
+
+    /// CIS AWS Foundations controls from the tags: `securityhub.cloudwatch.5` →
+    /// `CloudWatch.5`, `cis.4.5` → `CIS 4.5`.
+    pub fn cis_controls(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for t in &self.tags {
+            if let Some(n) = t.strip_prefix("securityhub.cloudwatch.") {
+                out.push(format!("CloudWatch.{n}"));
+            } else if let Some(n) = t.strip_prefix("cis.") {
+                out.push(format!("CIS {n}"));
             }
         }
         out
@@ -188,7 +259,7 @@ impl RuleSet {
     pub fn evaluate<'r>(&'r self, e: &Event, out: &mut Vec<(usize, Verdict<'r>)>) {
         self.index.for_each_candidate(e, &mut |i| {
             let rule = &self.rules[i];
-            if rule.cond.matches(e) {
+            if rule.matches(e) {
                 out.push((
                     i,
                     match rule.suppressed_by(e) {
@@ -216,10 +287,11 @@ impl RuleSet {
             if let Some(d) = &r.dedup {
                 refs.extend(&d.key);
             }
-            refs.extend(r.title.iter().filter_map(|p| match p {
-                Piece::Field(f) => Some(f),
-                _ => None,
-            }));
+            for p in &r.title {
+                if let Piece::Field(alts, _) = p {
+                    refs.extend(alts);
+                }
+            }
         }
         crate::source::prune::Keep::of(refs.into_iter().filter_map(FieldRef::path))
     }
@@ -232,6 +304,22 @@ impl RuleSet {
         overrides: &[(String, Vec<String>)],
         now: i64,
     ) -> (Option<RuleSet>, Vec<Diagnostic>) {
-        load::compile(rules, lists, overrides, now)
+        load::compile(rules, lists, &[], overrides, now)
+    }
+
+    /// Compiles what rule directories hold (rules, lists, samples), as [`RuleSet::compile`];
+    /// files that could not be read count as errors.
+    pub fn compile_dir(
+        dir: &RuleDir,
+        overrides: &[(String, Vec<String>)],
+        now: i64,
+    ) -> (Option<RuleSet>, Vec<Diagnostic>) {
+        let (set, mut diags) = load::compile(&dir.rules, &dir.lists, &dir.samples, overrides, now);
+        if dir.problems.is_empty() {
+            return (set, diags);
+        }
+        diags.extend(dir.problems.iter().cloned());
+        diags.sort();
+        (None, diags)
     }
 }

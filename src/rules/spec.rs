@@ -2,8 +2,9 @@
 
 use super::cond::{self, Ctx};
 use super::diag::{did_you_mean, Diags};
+use super::samples::{self, Samples};
 use super::yaml::{Kind, Node, Pos, Scalar};
-use super::{Dedup, Lists, Rule, RuleTest, Severity, Suppression, Threshold};
+use super::{Dedup, Lists, OnFailure, Rule, RuleTest, Severity, Suppression, Threshold};
 use crate::event::parse_time;
 
 const RULE_KEYS: &[&str] = &[
@@ -16,6 +17,7 @@ const RULE_KEYS: &[&str] = &[
     "tags",
     "enabled",
     "match",
+    "on_failure",
     "threshold",
     "dedup",
     "suppress",
@@ -175,7 +177,14 @@ fn field_refs(node: &Node, what: &str, diags: &mut Diags) -> Vec<super::matcher:
 }
 
 /// Checks and compiles one rule; `None` if it has errors.
-pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags) -> Option<Rule> {
+pub fn check(
+    root: &Node,
+    file: &str,
+    lists: &Lists,
+    samples: &Samples,
+    now: i64,
+    diags: &mut Diags,
+) -> Option<Rule> {
     let before = diags.list.len();
     let f = Fields::new(root, "a rule", RULE_KEYS, diags)?;
     let id = f.required("id", "the rule", diags).and_then(|n| {
@@ -238,9 +247,19 @@ pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags
             true
         }
     };
-    let cond = f
-        .required("match", "the rule", diags)
-        .and_then(|n| cond::compile(n, &mut Ctx { lists, diags }));
+    let cond = f.required("match", "the rule", diags).and_then(|n| {
+        cond::compile(
+            n,
+            &mut Ctx {
+                lists,
+                diags,
+                relative: false,
+            },
+        )
+    });
+    let on_failure = f
+        .get("on_failure")
+        .map_or(Some(OnFailure::Alert), |n| on_failure(n, diags));
     let threshold = f.get("threshold").and_then(|n| threshold(n, diags));
     let dedup = f.get("dedup").and_then(|n| dedup(n, diags));
     if let (Some(_), Some(n)) = (f.get("threshold"), f.get("dedup")) {
@@ -253,17 +272,34 @@ pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags
         .get("suppress")
         .map(|n| suppressions(n, lists, now, diags))
         .unwrap_or_default();
-    let tests = f.get("tests").map(|n| tests(n, diags)).unwrap_or_default();
+    let tests = f
+        .get("tests")
+        .map(|n| tests(n, samples, diags))
+        .unwrap_or_default();
     if diags.list[before..]
         .iter()
         .any(|d| d.level == super::diag::Level::Error)
     {
         return None;
     }
+    let title = title?;
+    // A title that already speaks of the failure gets no "(failed: …)".
+    let title_shows_outcome = title.iter().any(|p| match p {
+        cond::Piece::Field(alts, _) => alts.iter().any(|f| {
+            f.path()
+                .is_some_and(|p| matches!(p.root(), Some("errorCode" | "errorMessage")))
+        }),
+        cond::Piece::Text(t) => {
+            let t = t.to_ascii_lowercase();
+            ["fail", "denied", "error"].iter().any(|w| t.contains(w))
+        }
+        cond::Piece::Count => false,
+    });
     Some(Rule {
         id: id?,
         file: file.to_string(),
-        title: title?,
+        title,
+        title_shows_outcome,
         severity: severity?,
         description: description.unwrap_or_default(),
         runbook,
@@ -271,11 +307,40 @@ pub fn check(root: &Node, file: &str, lists: &Lists, now: i64, diags: &mut Diags
         tags,
         enabled,
         cond: cond?,
+        on_failure: on_failure?,
         threshold,
         dedup,
         suppressions,
         tests,
     })
+}
+
+/// `alert`, `ignore`, or `{severity: low}`.
+fn on_failure(n: &Node, diags: &mut Diags) -> Option<OnFailure> {
+    match n.scalar() {
+        Some(Scalar::Str("alert")) => return Some(OnFailure::Alert),
+        Some(Scalar::Str("ignore")) => return Some(OnFailure::Ignore),
+        _ => {}
+    }
+    if let Some([(k, v)]) = n.as_map() {
+        if k.text() == Some("severity") {
+            if let Some(s) = v.text().and_then(Severity::parse) {
+                return Some(OnFailure::Severity(s));
+            }
+        }
+    }
+    let hint = n
+        .text()
+        .map(|t| did_you_mean(t, ["alert", "ignore"]))
+        .unwrap_or_default();
+    diags.error(
+        n.pos,
+        format!(
+            "on_failure must be 'alert', 'ignore' or {{severity: info|low|medium|high|critical}}, found {}{hint}",
+            found(n)
+        ),
+    );
+    None
 }
 
 fn threshold(n: &Node, diags: &mut Diags) -> Option<Threshold> {
@@ -338,9 +403,16 @@ fn suppressions(n: &Node, lists: &Lists, now: i64, diags: &mut Diags) -> Vec<Sup
         let Some(f) = Fields::new(item, "a suppression", SUPPRESS_KEYS, diags) else {
             continue;
         };
-        let cond = f
-            .required("match", "the suppression", diags)
-            .and_then(|m| cond::compile(m, &mut Ctx { lists, diags }));
+        let cond = f.required("match", "the suppression", diags).and_then(|m| {
+            cond::compile(
+                m,
+                &mut Ctx {
+                    lists,
+                    diags,
+                    relative: false,
+                },
+            )
+        });
         let reason = f
             .required("reason", "the suppression", diags)
             .and_then(|r| text(r, "reason", diags));
@@ -381,7 +453,7 @@ fn suppressions(n: &Node, lists: &Lists, now: i64, diags: &mut Diags) -> Vec<Sup
     out
 }
 
-fn tests(n: &Node, diags: &mut Diags) -> Vec<RuleTest> {
+fn tests(n: &Node, samples: &Samples, diags: &mut Diags) -> Vec<RuleTest> {
     let Some(items) = n.as_seq() else {
         diags.error(n.pos, "tests must be a list of test cases");
         return Vec::new();
@@ -395,9 +467,12 @@ fn tests(n: &Node, diags: &mut Diags) -> Vec<RuleTest> {
             .required("name", "the test", diags)
             .and_then(|n| text(n, "name", diags));
         let events = match (f.get("event"), f.get("events")) {
-            (Some(e), None) => event(e, diags).map(|e| vec![e]),
+            (Some(e), None) => samples::event(e, samples, diags).map(|e| vec![e]),
             (None, Some(list)) => match list.as_seq() {
-                Some(items) if !items.is_empty() => items.iter().map(|e| event(e, diags)).collect(),
+                Some(items) if !items.is_empty() => items
+                    .iter()
+                    .map(|e| samples::event(e, samples, diags))
+                    .collect(),
                 _ => {
                     diags.error(list.pos, "events must be a non-empty list of events");
                     None
@@ -425,20 +500,6 @@ fn tests(n: &Node, diags: &mut Diags) -> Vec<RuleTest> {
         }
     }
     out
-}
-
-fn event(n: &Node, diags: &mut Diags) -> Option<serde_json::Value> {
-    if n.as_map().is_none() {
-        diags.error(
-            n.pos,
-            format!(
-                "a test event must be a mapping (a CloudTrail record), found {}",
-                n.kind_name()
-            ),
-        );
-        return None;
-    }
-    Some(n.to_json())
 }
 
 /// `alert`, `no_alert`, a number of alerts, or `{alerts: N}`.

@@ -35,6 +35,9 @@ pub const ALWAYS: &[&str] = &[
     "sourceIPAddress",
     "userAgent",
     "eventType",
+    "errorCode",
+    "errorMessage",
+    "responseElements.ConsoleLogin",
     "userIdentity.type",
     "userIdentity.arn",
     "userIdentity.accountId",
@@ -81,7 +84,12 @@ impl Keep {
                     &mut self.keys.last_mut().expect("just pushed").1
                 }
             },
-            Segment::Any | Segment::Index(_) => self.items.get_or_insert_with(Default::default),
+            Segment::Index(_) => self.items.get_or_insert_with(Default::default),
+            // `[*]` also reaches a single element written as itself (XML-derived fields).
+            Segment::Any => {
+                self.add(rest);
+                self.items.get_or_insert_with(Default::default)
+            }
         };
         child.add(rest);
     }
@@ -242,6 +250,22 @@ mod tests {
                 .parse(rec.to_string().as_bytes())
                 .unwrap(),
             rec
+        );
+    }
+
+    #[test]
+    fn a_star_keeps_a_single_element_too() {
+        let paths = [FieldPath::parse("requestParameters.grants.items[*].uri").unwrap()];
+        let keep = Keep::of(&paths);
+        let one = json!({"requestParameters":{"grants":{"items":{"uri":"u","id":"x"}}}});
+        let many = json!({"requestParameters":{"grants":{"items":[{"uri":"u","id":"x"}]}}});
+        assert_eq!(
+            keep.parse(one.to_string().as_bytes()).unwrap(),
+            json!({"requestParameters":{"grants":{"items":{"uri":"u"}}}})
+        );
+        assert_eq!(
+            keep.parse(many.to_string().as_bytes()).unwrap(),
+            json!({"requestParameters":{"grants":{"items":[{"uri":"u"}]}}})
         );
     }
 
