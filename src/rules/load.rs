@@ -82,9 +82,15 @@ impl RuleDir {
 }
 
 /// Reads every `*.yaml`/`*.yml` below `dir`, sorted by path.
+/// A single file is read as a folder holding only it (a `lists.yaml`, a samples file or a
+/// rule), so one rule can be validated or tested beside the lists and samples it needs.
 pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
     let mut paths = Vec::new();
-    walk(dir, &mut paths)?;
+    if dir.is_file() {
+        paths.push(dir.to_path_buf());
+    } else {
+        walk(dir, &mut paths)?;
+    }
     paths.sort();
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -105,7 +111,10 @@ pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
         }
         let bytes =
             std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
-        let rel = p.strip_prefix(dir).unwrap_or(&p).display().to_string();
+        let rel = match p.strip_prefix(dir) {
+            Ok(r) if !r.as_os_str().is_empty() => r.display().to_string(),
+            _ => shown.clone(),
+        };
         match String::from_utf8(bytes) {
             Ok(text) => files.push((rel, RuleFile { path: shown, text })),
             Err(e) => refuse(format!(

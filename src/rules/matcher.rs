@@ -85,8 +85,8 @@ impl FieldRef {
         match self {
             FieldRef::Path(p) => e.visit(p, &mut |v| f(Val::Json(v))),
             FieldRef::Arn(part, p) => e.visit(p, &mut |v| {
-                if let Some(s) = v.as_str().and_then(|s| arn_part(s, *part)) {
-                    f(Val::Str(s))
+                if let Some(s) = v.as_str() {
+                    arn_parts(s, *part, &mut |x| f(Val::Str(x)))
                 }
             }),
             FieldRef::Account => {
@@ -155,6 +155,32 @@ impl FieldRef {
             FieldRef::Arn(part, p) => format!("{}({p})", ArnPart::NAMES[*part as usize - 1]),
             FieldRef::Account => "account_id".into(),
         }
+    }
+}
+
+/// The part of the ARN a value is, or of every ARN it holds inside text (an `errorMessage`
+/// such as "… is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::…").
+fn arn_parts<'a>(s: &'a str, part: ArnPart, f: &mut dyn FnMut(&'a str)) {
+    if let Some(p) = arn_part(s, part) {
+        return f(p);
+    }
+    let mut rest = s;
+    while let Some(at) = rest.find("arn:") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | ')' | ']' | '}'))
+            .unwrap_or(tail.len());
+        // Not a word that merely ends in "arn:" (e.g. "learn:").
+        let starts_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if starts_word {
+            if let Some(p) = arn_part(&tail[..end], part) {
+                f(p);
+            }
+        }
+        rest = &tail[end.max(4)..];
     }
 }
 
@@ -444,5 +470,12 @@ mod tests {
         );
         assert_eq!(arn_part("111122223333", ArnPart::Resource), None);
         assert_eq!(arn_part("11112222333", ArnPart::Account), None);
+        let msg = "User: arn:aws:iam::111122223333:user/bob is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::444455556666:role/admin";
+        let mut accounts = Vec::new();
+        super::arn_parts(msg, ArnPart::Account, &mut |a| accounts.push(a));
+        assert_eq!(accounts, ["111122223333", "444455556666"]);
+        let mut none = Vec::new();
+        super::arn_parts("learn:aws:iam::1:x and arn:", ArnPart::Account, &mut |a| none.push(a));
+        assert!(none.is_empty(), "{none:?}");
     }
 }
