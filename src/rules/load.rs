@@ -111,8 +111,12 @@ pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
         }
         let bytes =
             std::fs::read(&p).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
-        let rel = match p.strip_prefix(dir) {
-            Ok(r) if !r.as_os_str().is_empty() => r.display().to_string(),
+        // The path from the folder named (itself included), so `rules/samples` given
+        // alone still holds samples.
+        let rel = match (p.strip_prefix(dir), dir.file_name()) {
+            (Ok(r), Some(name)) if !r.as_os_str().is_empty() => {
+                Path::new(name).join(r).display().to_string()
+            }
             _ => shown.clone(),
         };
         match String::from_utf8(bytes) {
