@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 MAKEFLAGS += --no-print-directory
 
 .PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
-	build-cli build lambda-tools deploy bench clean
+	build-cli build lambda-tools deploy bench docs clean
 
 ## run: scan the sample trails in examples/ with the bundled rules (alerts found = success)
 run: build-cli
@@ -111,6 +111,10 @@ fuzz-smoke:
 fuzz-tools:
 	@command -v cargo-fuzz >/dev/null 2>&1 || \
 	  $(CARGO) install --quiet --locked --root $(TOOLS) cargo-fuzz --version 0.13.2
+
+## docs: regenerate the catalogue figures in rules/README.md (coverage, Stratus, noise, peers)
+docs:
+	TRAILWATCH_BLESS=1 $(CARGO) test --locked --test catalogue
 
 ## bench: trailwatch vs the Python peer and a Rust baseline (see BENCHMARKS.md)
 bench:

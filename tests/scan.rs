@@ -295,6 +295,84 @@ fn lists_can_be_overridden_and_rules_replaced() {
 }
 
 #[test]
+fn failed_calls_say_so_and_follow_on_failure() {
+    let stop = |id: &str, error: Option<&str>| {
+        let mut r = json!({"eventVersion":"1.08","eventTime":"2023-07-10T11:45:03Z","eventSource":"cloudtrail.amazonaws.com",
+            "eventName":"StopLogging","awsRegion":"us-east-1","requestParameters":{"name":"main"},
+            "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/eve","accountId":"111122223333"},
+            "eventID":id,"recipientAccountId":"111122223333"});
+        if let Some(code) = error {
+            r["errorCode"] = json!(code);
+            r["errorMessage"] = json!("Unknown trail: main for the user: 111122223333");
+        }
+        r
+    };
+    let input = records(&[
+        stop("ok-1", None),
+        stop("failed-1", Some("TrailNotFoundException")),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |on_failure: &str| {
+        format!("id: stop\ntitle: \"Logging stopped on {{requestParameters.trailName|requestParameters.name|'a trail'}}\"\nseverity: critical\n{on_failure}match:\n  eventName: StopLogging\n")
+    };
+    write(
+        dir.path(),
+        "stop.yaml",
+        rule("on_failure: {severity: medium}\n").as_bytes(),
+    );
+    let d = dir.path().display().to_string();
+    let run = trailwatch(&["scan", "--rules", &d, "-"], Some(&input));
+    let alerts = run.alerts();
+    assert_eq!(alerts.len(), 2, "{}", run.stderr);
+    let (ok, failed) = (&alerts[0], &alerts[1]);
+    assert_eq!(ok["title"], "Logging stopped on main");
+    assert_eq!(
+        (&ok["severity"], &ok["outcome"], &ok["error_code"]),
+        (&json!("critical"), &json!("success"), &json!(null))
+    );
+    assert_eq!(
+        failed["title"],
+        "Logging stopped on main (failed: TrailNotFoundException)"
+    );
+    assert_eq!(
+        (
+            &failed["severity"],
+            &failed["outcome"],
+            &failed["error_code"]
+        ),
+        (
+            &json!("medium"),
+            &json!("failure"),
+            &json!("TrailNotFoundException")
+        )
+    );
+    assert_eq!(
+        failed["error_message"],
+        "Unknown trail: main for the user: 111122223333"
+    );
+    let text = trailwatch(
+        &["scan", "--format", "text", "--rules", &d, "-"],
+        Some(&input),
+    );
+    assert!(
+        text.stdout
+            .contains("  outcome failed: TrailNotFoundException: Unknown trail"),
+        "{}",
+        text.stdout
+    );
+
+    write(
+        dir.path(),
+        "stop.yaml",
+        rule("on_failure: ignore\n").as_bytes(),
+    );
+    let run = trailwatch(&["scan", "--rules", &d, "-"], Some(&input));
+    let alerts = run.alerts();
+    assert_eq!(alerts.len(), 1, "{}", run.stderr);
+    assert_eq!(alerts[0]["event_ids"], json!(["ok-1"]));
+}
+
+#[test]
 fn cloudwatch_and_eventbridge_inputs() {
     use base64::Engine;
     let ev = serde_json::to_string(&root_failure(3, "2024-05-01T10:00:00Z")).unwrap();

@@ -571,6 +571,112 @@ fn bad_title_placeholder() {
 }
 
 #[test]
+fn new_constructs_report_their_mistakes_in_place() {
+    // A title fallback after the quoted text, and a misspelt field among the fallbacks.
+    let rule = valid_with(
+        "{sourceIPAddress}\"",
+        "{sourceIPAddress|'somewhere'|userAgent}\"",
+    );
+    let (_dir, path, run) = validate_rule(&rule);
+    assert_only_error(
+        &run,
+        &path,
+        2,
+        8,
+        "title: 'userAgent' follows the fallback text in {sourceIPAddress|'somewhere'|userAgent}; the quoted text comes last",
+    );
+    let rule = valid_with("{sourceIPAddress}\"", "{sourceIPAdress|'?'}\"");
+    let (_dir, path, run) = validate_rule(&rule);
+    assert_only_error(
+        &run,
+        &path,
+        2,
+        8,
+        "title: 'sourceIPAdress' is not a CloudTrail field (did you mean 'sourceIPAddress'?)",
+    );
+    // on_failure takes alert, ignore or a severity.
+    let rule = valid_with("severity: high\n", "severity: high\non_failure: ignored\n");
+    let (_dir, path, run) = validate_rule(&rule);
+    assert_only_error(
+        &run,
+        &path,
+        4,
+        13,
+        "on_failure must be 'alert', 'ignore' or {severity: info|low|medium|high|critical}, found 'ignored' (did you mean 'ignore'?)",
+    );
+    // `where` reads fields of the element (no schema check), but its operators are checked.
+    let rule = valid_with(
+        "  responseElements.ConsoleLogin: Failure\n",
+        "  responseElements.ConsoleLogin: Failure\n  resources[*]: {where: {ARN: {prefx: x}}, some: {equal: 1}}\n",
+    );
+    let (_dir, path, run) = validate_rule(&rule);
+    assert_reported(
+        &run,
+        &path,
+        8,
+        32,
+        "unknown operator 'prefx' (did you mean 'prefix'?)",
+    );
+    assert_reported(
+        &run,
+        &path,
+        8,
+        51,
+        "unknown operator 'equal' (did you mean 'equals'?)",
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+}
+
+#[test]
+fn test_events_from_samples_report_unknown_names_and_keys() {
+    let rule = valid_with(
+        "    event: {eventSource: signin.amazonaws.com, eventName: ConsoleLogin, userIdentity: {type: Root}, responseElements: {ConsoleLogin: Failure}}\n",
+        "    event: {sample: root-fail, with: {userIdentity.type: Root}, eventName: X}\n",
+    );
+    let samples = "root-failure:\n  eventSource: signin.amazonaws.com\n  eventName: ConsoleLogin\n";
+    let dir = rules_dir(&[
+        ("lists.yaml", LISTS),
+        ("samples/records.yaml", samples),
+        ("rule.yaml", &rule),
+    ]);
+    let path = dir.path().join("rule.yaml");
+    let run = validate(dir.path());
+    assert_reported(
+        &run,
+        &path,
+        13,
+        21,
+        "unknown sample 'root-fail' (did you mean 'root-failure'?)",
+    );
+    assert_reported(
+        &run,
+        &path,
+        13,
+        65,
+        "unknown key 'eventName' in a test event from a sample; put record fields under 'with'",
+    );
+    // The same name twice across sample files.
+    let dir = rules_dir(&[
+        ("lists.yaml", LISTS),
+        ("samples.yaml", samples),
+        ("samples/more.yaml", samples),
+        ("rule.yaml", VALID),
+    ]);
+    let run = validate(dir.path());
+    // Folders sort before files beside them: samples/more.yaml is read first.
+    assert_only_error(
+        &run,
+        &dir.path().join("samples.yaml"),
+        1,
+        1,
+        &format!(
+            "sample 'root-failure' is defined twice (also in {})",
+            dir.path().join("samples/more.yaml").display()
+        ),
+    );
+}
+
+#[test]
 fn expired_suppression_is_a_warning_only() {
     let rule = valid_with(
         "tests:\n",

@@ -168,7 +168,9 @@ fn arn_parts<'a>(s: &'a str, part: ArnPart, f: &mut dyn FnMut(&'a str)) {
     while let Some(at) = rest.find("arn:") {
         let tail = &rest[at..];
         let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | ')' | ']' | '}'))
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | ')' | ']' | '}')
+            })
             .unwrap_or(tail.len());
         // Not a word that merely ends in "arn:" (e.g. "learn:").
         let starts_word = rest[..at]
@@ -339,13 +341,7 @@ impl FieldTest {
     }
 
     /// Whether `op` holds on the values `values` yields (the field's, or one of them).
-    fn holds_on<'a>(
-        &self,
-        op: &Op,
-        e: &'a Event,
-        ic: bool,
-        values: &Values<'_, 'a>,
-    ) -> bool {
+    fn holds_on<'a>(&self, op: &Op, e: &'a Event, ic: bool, values: &Values<'_, 'a>) -> bool {
         match op {
             Op::Exists(want) => {
                 let mut found = false;
@@ -475,7 +471,9 @@ mod tests {
         super::arn_parts(msg, ArnPart::Account, &mut |a| accounts.push(a));
         assert_eq!(accounts, ["111122223333", "444455556666"]);
         let mut none = Vec::new();
-        super::arn_parts("learn:aws:iam::1:x and arn:", ArnPart::Account, &mut |a| none.push(a));
+        super::arn_parts("learn:aws:iam::1:x and arn:", ArnPart::Account, &mut |a| {
+            none.push(a)
+        });
         assert!(none.is_empty(), "{none:?}");
     }
 }
