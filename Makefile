@@ -16,9 +16,11 @@ MAKEFLAGS += --no-print-directory
 .PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
 	build-cli build lambda-tools deploy bench docs clean
 
-## run: scan the sample trails in examples/ with the bundled rules (alerts found = success)
+## run: scan examples/attack-story, one morning of a trail with an intrusion in it, with the
+## bundled rules (the story: examples/README.md; alerts found = success)
 run: build-cli
-	@$(BIN) scan --format text examples; rc=$$?; \
+	@echo "trailwatch scan --format text examples/attack-story   (the story: examples/README.md)"
+	@$(BIN) scan --format text examples/attack-story; rc=$$?; \
 	  if [ $$rc -gt 1 ]; then echo "make run: scan failed (exit $$rc)"; exit $$rc; fi
 
 ## test: one line per step, each step's output in target/make-test/*.log, failures in full

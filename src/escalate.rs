@@ -135,11 +135,15 @@ fn single<S: State + ?Sized>(
         .dedup
         .as_ref()
         .and_then(|d| key_of(&d.key, e, false).map(|k| (d, k)));
-    let Some((dedup, (key, group))) = keyed else {
+    let Some((dedup, (mut key, group))) = keyed else {
         // One alert per event: its fingerprint is the event's identity.
         let fp = fnv(&[rule.id.as_bytes(), &identity.to_be_bytes()]);
         return Ok(Outcome::Alert(Box::new(Alert::new(rule, e, 1, fp))));
     };
+    // Failed calls are keyed apart: a denied attempt never stands for a later success.
+    if e.failure().is_some() {
+        key.push_str("failed\u{1f}");
+    }
     // Without a usable eventTime a cooldown cannot be measured: the key alone decides.
     let (time, cooldown) = match e.time {
         Some(t) => (t, dedup.cooldown),

@@ -89,19 +89,17 @@ impl Event {
         })
     }
 
-    /// How a failed call failed: `errorCode` / `errorMessage`, or a console sign-in whose
-    /// response says `Failure` (CloudTrail gives those an `errorMessage` only). `None`
-    /// for a call that succeeded.
+    /// How a failed call failed: `errorCode` / `errorMessage`, or a sign-in event whose
+    /// response says `Failure` (`ConsoleLogin`, `PasswordUpdated`: CloudTrail gives those an
+    /// `errorMessage` at most). `None` for a call that succeeded.
     pub fn failure(&self) -> Option<Failure<'_>> {
         let nonempty = |k: &str| self.str(k).filter(|s| !s.is_empty());
         let (code, message) = (nonempty("errorCode"), nonempty("errorMessage"));
-        let console = self
-            .value
-            .get("responseElements")
-            .and_then(|r| r.get("ConsoleLogin"))
-            .and_then(Value::as_str);
-        (code.is_some() || message.is_some() || console == Some("Failure"))
-            .then_some(Failure { code, message })
+        let response = self.value.get("responseElements");
+        let said_failure = SIGN_IN_RESULTS
+            .iter()
+            .any(|k| response.and_then(|r| r.get(*k)).and_then(Value::as_str) == Some("Failure"));
+        (code.is_some() || message.is_some() || said_failure).then_some(Failure { code, message })
     }
 
     /// Calls `f` with every value `path` reaches (`[*]` fans out over arrays).
@@ -162,6 +160,9 @@ impl Event {
         found
     }
 }
+
+/// `responseElements` fields in which sign-in events say `Success` or `Failure`.
+pub const SIGN_IN_RESULTS: &[&str] = &["ConsoleLogin", "PasswordUpdated"];
 
 /// The outcome of a call that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +268,19 @@ impl FieldPath {
 
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// `self` followed by `rest` (`a.b` joined with `c[*].d` is `a.b.c[*].d`).
+    pub fn join(&self, rest: &FieldPath) -> FieldPath {
+        FieldPath {
+            segments: self
+                .segments
+                .iter()
+                .chain(&rest.segments)
+                .cloned()
+                .collect(),
+            text: format!("{}.{}", self.text, rest.text),
+        }
     }
 
     /// Top-level key, if the path starts with one.
@@ -471,6 +485,10 @@ mod tests {
         assert_eq!(
             f(json!({"responseElements":{"ConsoleLogin":"Success"}})),
             None
+        );
+        assert_eq!(
+            f(json!({"responseElements":{"PasswordUpdated":"Failure"}})),
+            Some("Failure".into())
         );
     }
 

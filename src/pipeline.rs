@@ -227,6 +227,38 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_call_never_stands_for_a_later_success() {
+        let s = set(&[(
+            "keyed",
+            "match:\n  eventName: A\ndedup: {key: userIdentity.arn, cooldown: 1h}\n",
+        )]);
+        let ev = |id: &str, minute: u32, error: Option<&str>| {
+            let mut e = json!({"eventName":"A","eventID":id,"userIdentity":{"arn":"arn:aws:iam::1:user/eve"},
+                "eventTime":format!("2024-01-01T00:{minute:02}:00Z")});
+            if let Some(code) = error {
+                e["errorCode"] = json!(code);
+            }
+            e
+        };
+        let (r, sink) = run(
+            &s,
+            &[
+                ev("1", 0, Some("AccessDenied")),
+                ev("2", 5, Some("AccessDenied")),
+                ev("3", 10, None),
+                ev("4", 15, None),
+            ],
+        );
+        let got: Vec<(&str, &str)> = sink
+            .alerts
+            .iter()
+            .map(|a| (a.outcome, a.event_ids[0].as_str()))
+            .collect();
+        assert_eq!(got, [("failure", "1"), ("success", "3")]);
+        assert_eq!(r.deduplicated, 2);
+    }
+
+    #[test]
     fn cooldown_uses_event_time() {
         let s = set(&[(
             "k",

@@ -25,12 +25,16 @@ pub struct CaseResult {
 pub fn run_all(rules: &[Rule]) -> Vec<CaseResult> {
     let mut out = Vec::new();
     for rule in rules {
-        let alone = RuleSet::new(vec![Rule {
-            enabled: true,
-            ..rule.clone()
-        }]);
-        let keep = alone.keep();
         for case in &rule.tests {
+            let mut alone = Rule {
+                enabled: true,
+                ..rule.clone()
+            };
+            if let Some(v) = &case.variant {
+                (alone.cond, alone.suppressions) = (v.0.clone(), v.1.clone());
+            }
+            let alone = RuleSet::new(vec![alone]);
+            let keep = alone.keep();
             let mut pipeline = Pipeline::new(&alone, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
             let mut sink = Alerts::default();
             let mut problems = Vec::new();
@@ -60,7 +64,29 @@ pub fn run_all(rules: &[Rule]) -> Vec<CaseResult> {
                 }
                 Some(msg)
             } else {
-                None
+                sink.alerts
+                    .iter()
+                    .find(|a| {
+                        case.expect_severity.is_some_and(|s| a.severity != s)
+                            || case
+                                .expect_title
+                                .as_ref()
+                                .is_some_and(|t| !a.title.contains(t.as_str()))
+                    })
+                    .map(|a| {
+                        format!(
+                            "expected alerts{}{}, got: {} [{}]",
+                            case.expect_severity
+                                .map(|s| format!(" of severity {s}"))
+                                .unwrap_or_default(),
+                            case.expect_title
+                                .as_ref()
+                                .map(|t| format!(" whose title contains \"{t}\""))
+                                .unwrap_or_default(),
+                            a.title,
+                            a.severity
+                        )
+                    })
             };
             out.push(CaseResult {
                 rule_id: rule.id.clone(),

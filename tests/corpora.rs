@@ -85,13 +85,14 @@ fn summary_events(stderr: &str) -> u64 {
 fn scan_reads_every_corpus() {
     let c = corpora();
     for (dir, events, alerts) in [
-        ("invictus-ir_aws_dataset", 2900, Some(0)),
+        // Alert counts per corpus are the catalogue's figures (tests/catalogue.rs).
+        ("invictus-ir_aws_dataset", 2900, None),
         (
             "stratus-red-team_detonation-logs/detonation-logs",
             310,
             None,
         ),
-        ("awsdocs-examples", 27, Some(3)),
+        ("awsdocs-examples", 27, None),
         (
             "OTRF_Security-Datasets/ec2_proxy_s3_exfiltration.Records.json",
             103,

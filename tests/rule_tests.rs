@@ -31,6 +31,76 @@ fn failures_are_shown_and_counted() {
     assert_eq!(run.stdout.lines().last(), Some("1 passed, 1 failed"));
 }
 
+/// A rule whose tests use lists, alternatives, `outcome` and the full `expect` form.
+const CHECKS: &str = r#"id: trail-stop
+title: "Logging stopped on {requestParameters.trailName|requestParameters.name|'a trail'}"
+severity: critical
+on_failure: {severity: medium}
+match:
+  eventName: StopLogging
+  "userIdentity.sessionContext.sessionIssuer.arn|userIdentity.arn": {not: {in_list: automation_principals}}
+dedup: {key: [userIdentity.arn, outcome], cooldown: 1h}
+tests:
+  - name: a denied attempt is medium and says it failed
+    event: {eventName: StopLogging, errorCode: AccessDenied, userIdentity: {arn: "arn:aws:iam::1:user/eve"}, requestParameters: {name: main}}
+    expect: {alerts: 1, severity: medium, title: "on main (failed: AccessDenied)"}
+  - name: the deploy role is automation when the list says so
+    event: {eventName: StopLogging, userIdentity: {arn: "arn:aws:sts::1:assumed-role/deploy/run-1", sessionContext: {sessionIssuer: {arn: "arn:aws:iam::1:role/deploy"}}}}
+    lists: {automation_principals: ["arn:aws:iam::1:role/deploy"]}
+    expect: no_alert
+  - name: wrong severity on purpose
+    event: {eventName: StopLogging, userIdentity: {arn: "arn:aws:iam::1:user/eve"}}
+    expect: {alerts: 1, severity: high}
+  - name: wrong title on purpose
+    event: {eventName: StopLogging, userIdentity: {arn: "arn:aws:iam::1:user/eve"}}
+    expect: {title: "(failed"}
+"#;
+
+#[test]
+fn lists_and_expectations_of_severity_and_title() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "trail-stop.yaml", CHECKS.as_bytes());
+    write(dir.path(), "lists.yaml", b"automation_principals: []\n");
+    let d = dir.path().display().to_string();
+    let run = trailwatch(&["test", &d], None);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    for line in [
+        "ok   trail-stop :: a denied attempt is medium and says it failed",
+        "ok   trail-stop :: the deploy role is automation when the list says so",
+        "expected alerts of severity high, got: Logging stopped on a trail [critical]",
+        "expected alerts whose title contains \"(failed\", got: Logging stopped on a trail [critical]",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    assert_eq!(run.stdout.lines().last(), Some("2 passed, 2 failed"));
+
+    // Without the test's list, the deploy role is not automation.
+    let open = CHECKS.replace(
+        "    lists: {automation_principals: [\"arn:aws:iam::1:role/deploy\"]}\n",
+        "",
+    );
+    write(dir.path(), "trail-stop.yaml", open.as_bytes());
+    let run = trailwatch(&["test", &d], None);
+    assert!(
+        run.stdout.contains("trail-stop :: the deploy role is automation when the list says so\n     expected 0 alert(s), got 1"),
+        "{}",
+        run.stdout
+    );
+
+    // A list the rules do not know is an error at its place.
+    let bad = CHECKS.replace(
+        "lists: {automation_principals:",
+        "lists: {automation_principal:",
+    );
+    write(dir.path(), "trail-stop.yaml", bad.as_bytes());
+    let run = trailwatch(&["validate", &d], None);
+    assert!(
+        run.stderr.contains("trail-stop.yaml:15:13: unknown list 'automation_principal' (did you mean 'automation_principals'?)"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn bundled_rules_pass_their_tests() {
     let run = trailwatch(&["test"], None);

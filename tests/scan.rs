@@ -394,6 +394,45 @@ fn cloudwatch_and_eventbridge_inputs() {
     assert_eq!(run.alerts().len(), 1, "{}", run.stderr);
 }
 
+/// `make run`: the attack story of examples/README.md, alert by alert.
+#[test]
+fn make_run_tells_the_attack_story() {
+    let run = trailwatch(
+        &[
+            "scan",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/examples/attack-story"),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let got: Vec<(String, String, String)> = run
+        .alerts()
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+            (s("rule_id"), s("severity"), s("outcome"))
+        })
+        .collect();
+    let want = [
+        ("hidden-username-burst", "high", "failure"),
+        ("console-login-without-mfa", "medium", "success"),
+        ("cis-iam-policy-changes", "low", "success"),
+        ("admin-policy-attached", "high", "success"),
+        ("access-key-created-for-another-user", "high", "success"),
+        ("cloudtrail-logging-stopped", "medium", "failure"),
+        ("cloudtrail-logging-stopped", "critical", "success"),
+        ("secrets-read-burst", "medium", "success"),
+        ("ebs-snapshot-shared", "high", "success"),
+        ("role-trust-policy-opened", "high", "success"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want, "{}", run.stdout);
+    assert!(run.stderr.ends_with("29 events, 0 duplicates, 0 malformed, 0 suppressed, 10 alerts (2 deduplicated, 0 untimed)\n"), "{}", run.stderr);
+}
+
 #[test]
 fn make_run_examples_alert() {
     let run = trailwatch(

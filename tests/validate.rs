@@ -179,7 +179,7 @@ fn every_mistake_in_one_file_is_reported_at_its_position_in_one_run() {
             "{p}:12:11: window must be a duration such as 30s, 10m, 1h or 2d, found '10 minutes'"
         ),
         format!(
-            "{p}:16:13: expect must be 'alert', 'no_alert' or {{alerts: N}}, found 'alerts' \
+            "{p}:16:13: expect must be 'alert', 'no_alert' or {{alerts: N, severity: S, title: TEXT}}, found 'alerts' \
              (did you mean 'alert'?)"
         ),
         "11 error(s), 0 warning(s)".to_string(),
@@ -718,7 +718,7 @@ fn test_with_bad_expect() {
         &path,
         14,
         13,
-        "expect must be 'alert', 'no_alert' or {alerts: N}, found 'yes please'",
+        "expect must be 'alert', 'no_alert' or {alerts: N, severity: S, title: TEXT}, found 'yes please'",
     );
 
     let rule = valid_with("    expect: alert\n", "    expect: {alerts: -1}\n");
@@ -727,8 +727,8 @@ fn test_with_bad_expect() {
         &run,
         &path,
         14,
-        13,
-        "expect must be 'alert', 'no_alert' or {alerts: N}, found a mapping",
+        22,
+        "expect's alerts must be a whole number, found '-1'",
     );
 }
 

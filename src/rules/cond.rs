@@ -152,6 +152,13 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
 
 /// [`field_ref`], checking the path against the record schema only when `schema`.
 fn field_ref_in(text: &str, schema: bool) -> Result<FieldRef, String> {
+    if text.contains('|') {
+        let alts = text
+            .split('|')
+            .map(|a| field_ref_in(a.trim(), schema))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(FieldRef::First(alts));
+    }
     let check = |path: &FieldPath| if schema { fields::check(path) } else { Ok(()) };
     if let Some((func, rest)) = text.split_once('(') {
         let Some(inner) = rest.strip_suffix(')') else {
@@ -175,6 +182,9 @@ fn field_ref_in(text: &str, schema: bool) -> Result<FieldRef, String> {
     }
     if text == "account_id" && schema {
         return Ok(FieldRef::Account);
+    }
+    if text == "outcome" && schema {
+        return Ok(FieldRef::Outcome);
     }
     let path = FieldPath::parse(text)?;
     check(&path)?;
@@ -351,7 +361,23 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
                 let outer = std::mem::replace(&mut cx.relative, true);
                 let c = compile(val, cx);
                 cx.relative = outer;
-                c.map(|c| Op::Where(Box::new(c)))
+                c.map(|c| {
+                    let mut inner = Vec::new();
+                    c.field_refs(&mut inner);
+                    let base = field_ref_in(name, false)
+                        .map(|f| f.paths().into_iter().cloned().collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    let reads = base
+                        .iter()
+                        .flat_map(|b| {
+                            inner
+                                .iter()
+                                .flat_map(|r| r.paths())
+                                .map(move |r| FieldRef::Path(b.join(r)))
+                        })
+                        .collect();
+                    Op::Where(Box::new(c), reads)
+                })
             }
             _ => {
                 let hint = did_you_mean(key, OPERATORS.iter().copied());

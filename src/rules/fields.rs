@@ -78,7 +78,7 @@ const RESOURCES: &[&str] = &["ARN", "accountId", "type"];
 const TLS: &[&str] = &["tlsVersion", "cipherSuite", "clientProvidedHostHeader"];
 
 /// Fields computed by trailwatch, usable wherever a path is.
-pub const VIRTUAL: &[&str] = &["account_id"];
+pub const VIRTUAL: &[&str] = &["account_id", "outcome"];
 
 /// Checks that `path` can exist in a CloudTrail record; the error names the closest field.
 pub fn check(path: &FieldPath) -> Result<(), String> {

@@ -10,6 +10,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+/// Most values a title shows for one `[*]` placeholder.
+pub const MAX_JOINED: usize = 5;
+
 /// Which part of an ARN `arn:partition:service:region:account:resource` to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArnPart {
@@ -49,6 +52,10 @@ pub enum FieldRef {
     Arn(ArnPart, FieldPath),
     /// The alert's account: `recipientAccountId`, else `userIdentity.accountId`.
     Account,
+    /// `success`, or `failure` for a failed or denied call (see [`Event::failure`]).
+    Outcome,
+    /// `a|b`: the values of the first alternative that has any.
+    First(Vec<FieldRef>),
 }
 
 /// A value read from an event.
@@ -94,6 +101,23 @@ impl FieldRef {
                     f(Val::Str(a))
                 }
             }
+            FieldRef::Outcome => f(Val::Str(if e.failure().is_some() {
+                "failure"
+            } else {
+                "success"
+            })),
+            FieldRef::First(alts) => {
+                for alt in alts {
+                    let mut any = false;
+                    alt.visit(e, &mut |v| {
+                        any = true;
+                        f(v)
+                    });
+                    if any {
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -108,11 +132,13 @@ impl FieldRef {
         out
     }
 
-    /// The record path this reads (`account_id` reads fields every event keeps anyway).
-    pub fn path(&self) -> Option<&FieldPath> {
+    /// The record paths this reads (`account_id` and `outcome` read fields every event
+    /// keeps anyway).
+    pub fn paths(&self) -> Vec<&FieldPath> {
         match self {
-            FieldRef::Path(p) | FieldRef::Arn(_, p) => Some(p),
-            FieldRef::Account => None,
+            FieldRef::Path(p) | FieldRef::Arn(_, p) => vec![p],
+            FieldRef::Account | FieldRef::Outcome => Vec::new(),
+            FieldRef::First(alts) => alts.iter().flat_map(FieldRef::paths).collect(),
         }
     }
 
@@ -130,7 +156,7 @@ impl FieldRef {
             "secretstring",
             "secretbinary",
         ];
-        self.path().is_some_and(|p| {
+        self.paths().iter().any(|p| {
             p.segments.iter().any(|s| match s {
                 crate::event::Segment::Key(k) => SECRETS.contains(&k.to_ascii_lowercase().as_str()),
                 _ => false,
@@ -148,12 +174,50 @@ impl FieldRef {
         })
     }
 
+    /// For titles: the first value's text, or, when the path fans out with `[*]`, every
+    /// distinct value joined with ", " (at most [`MAX_JOINED`], then "and N more").
+    pub fn shown_joined(&self, e: &Event) -> Option<String> {
+        let fans_out = self
+            .paths()
+            .iter()
+            .any(|p| p.segments.contains(&crate::event::Segment::Any));
+        if !fans_out {
+            return self.shown_text(e).map(Cow::into_owned);
+        }
+        if self.is_sensitive() {
+            return self.first_text(e).map(|_| "[redacted]".to_string());
+        }
+        let mut all: Vec<String> = Vec::new();
+        self.visit(e, &mut |v| {
+            if let Some(t) = v.text() {
+                if !all.iter().any(|a| *a == t) {
+                    all.push(t.into_owned());
+                }
+            }
+        });
+        match all.len() {
+            0 => None,
+            n if n > MAX_JOINED => Some(format!(
+                "{} and {} more",
+                all[..MAX_JOINED].join(", "),
+                n - MAX_JOINED
+            )),
+            _ => Some(all.join(", ")),
+        }
+    }
+
     /// The path as written in the rule.
     pub fn label(&self) -> String {
         match self {
             FieldRef::Path(p) => p.to_string(),
             FieldRef::Arn(part, p) => format!("{}({p})", ArnPart::NAMES[*part as usize - 1]),
             FieldRef::Account => "account_id".into(),
+            FieldRef::Outcome => "outcome".into(),
+            FieldRef::First(alts) => alts
+                .iter()
+                .map(FieldRef::label)
+                .collect::<Vec<_>>()
+                .join("|"),
         }
     }
 }
@@ -277,8 +341,10 @@ pub enum Op {
     Not(Vec<Op>, bool),
     /// `some`: one value meets all the inner operators on its own (flag as for `Not`).
     Some(Vec<Op>, bool),
-    /// `where`: one value is an object that meets the condition, read from that object.
-    Where(Box<Cond>),
+    /// `where`: one value is an object that meets the condition, read from that object;
+    /// with the record paths the condition reads (the field's path joined with its own),
+    /// so decoding keeps just those.
+    Where(Box<Cond>, Vec<FieldRef>),
 }
 
 /// `field: {operators…}`: every operator must hold.
@@ -304,6 +370,7 @@ fn op_refs<'a>(ops: &'a [Op], out: &mut Vec<&'a FieldRef>) {
         match op {
             Op::Field(f, _) => out.push(f),
             Op::Not(inner, _) | Op::Some(inner, _) => op_refs(inner, out),
+            Op::Where(_, reads) => out.extend(reads),
             _ => {}
         }
     }
@@ -316,7 +383,10 @@ impl Cond {
             Cond::All(c) | Cond::Any(c) => c.iter().for_each(|c| c.field_refs(out)),
             Cond::Not(c) => c.field_refs(out),
             Cond::Test(t) => {
-                out.push(&t.field);
+                // A field tested only by `where` is read through the paths below it.
+                if !t.ops.iter().all(|op| matches!(op, Op::Where(..))) {
+                    out.push(&t.field);
+                }
                 op_refs(&t.ops, out);
             }
         }
@@ -357,7 +427,7 @@ impl FieldTest {
                         .all(|op| self.holds_on(op, e, *inner, &|f: &mut dyn FnMut(Val<'a>)| f(*v)))
                 })
             }
-            Op::Where(cond) => {
+            Op::Where(cond, _) => {
                 let mut hit = false;
                 values(&mut |v| {
                     if let (false, Val::Json(obj @ Value::Object(_))) = (hit, v) {

@@ -113,8 +113,17 @@ pub struct Suppression {
 pub struct RuleTest {
     pub name: String,
     pub pos: yaml::Pos,
+    /// Named lists this test replaces (`lists:`), e.g. a trusted account.
+    pub lists: Vec<(String, Vec<String>)>,
+    /// The rule's condition and suppressions compiled with those lists.
+    pub variant: Option<Box<(Cond, Vec<Suppression>)>>,
     pub events: Vec<serde_json::Value>,
+    /// How many alerts.
     pub expect: usize,
+    /// The severity every alert has, when the test says.
+    pub expect_severity: Option<Severity>,
+    /// Text every alert's title contains, when the test says.
+    pub expect_title: Option<String>,
 }
 
 /// What a rule does with a call that failed (`errorCode`, a failed sign-in).
@@ -181,7 +190,7 @@ impl Rule {
             match p {
                 Piece::Text(t) => out.push_str(t),
                 Piece::Count => out.push_str(&count.to_string()),
-                Piece::Field(alts, default) => match alts.iter().find_map(|f| f.shown_text(e)) {
+                Piece::Field(alts, default) => match alts.iter().find_map(|f| f.shown_joined(e)) {
                     Some(v) => out.push_str(&v),
                     None => out.push_str(default.as_deref().unwrap_or("?")),
                 },
@@ -293,7 +302,7 @@ impl RuleSet {
                 }
             }
         }
-        crate::source::prune::Keep::of(refs.into_iter().filter_map(FieldRef::path))
+        crate::source::prune::Keep::of(refs.into_iter().flat_map(FieldRef::paths))
     }
 
     /// Compiles rule and list files. Returns the set (if there were no errors) and every

@@ -26,7 +26,7 @@ const RULE_KEYS: &[&str] = &[
 const THRESHOLD_KEYS: &[&str] = &["count", "window", "group_by", "distinct"];
 const DEDUP_KEYS: &[&str] = &["key", "cooldown"];
 const SUPPRESS_KEYS: &[&str] = &["match", "reason", "owner", "expires"];
-const TEST_KEYS: &[&str] = &["name", "event", "events", "expect"];
+const TEST_KEYS: &[&str] = &["name", "lists", "event", "events", "expect"];
 
 /// Looks up keys of a mapping, reporting unknown ones with a suggestion.
 struct Fields<'a> {
@@ -272,10 +272,31 @@ pub fn check(
         .get("suppress")
         .map(|n| suppressions(n, lists, now, diags))
         .unwrap_or_default();
-    let tests = f
+    let mut tests = f
         .get("tests")
-        .map(|n| tests(n, samples, diags))
+        .map(|n| tests(n, lists, samples, diags))
         .unwrap_or_default();
+    // A test that sets lists runs the rule compiled with them (errors were reported above).
+    for t in tests.iter_mut().filter(|t| !t.lists.is_empty()) {
+        let mut with = lists.clone();
+        with.extend(t.lists.iter().cloned());
+        let mut scratch = Diags::new(file);
+        let cond = f.get("match").and_then(|n| {
+            cond::compile(
+                n,
+                &mut Ctx {
+                    lists: &with,
+                    diags: &mut scratch,
+                    relative: false,
+                },
+            )
+        });
+        let supp = f
+            .get("suppress")
+            .map(|n| self::suppressions(n, &with, now, &mut scratch))
+            .unwrap_or_default();
+        t.variant = cond.map(|cond| Box::new((cond, supp)));
+    }
     if diags.list[before..]
         .iter()
         .any(|d| d.level == super::diag::Level::Error)
@@ -286,8 +307,9 @@ pub fn check(
     // A title that already speaks of the failure gets no "(failed: …)".
     let title_shows_outcome = title.iter().any(|p| match p {
         cond::Piece::Field(alts, _) => alts.iter().any(|f| {
-            f.path()
-                .is_some_and(|p| matches!(p.root(), Some("errorCode" | "errorMessage")))
+            f.paths()
+                .iter()
+                .any(|p| matches!(p.root(), Some("errorCode" | "errorMessage")))
         }),
         cond::Piece::Text(t) => {
             let t = t.to_ascii_lowercase();
@@ -453,7 +475,42 @@ fn suppressions(n: &Node, lists: &Lists, now: i64, diags: &mut Diags) -> Vec<Sup
     out
 }
 
-fn tests(n: &Node, samples: &Samples, diags: &mut Diags) -> Vec<RuleTest> {
+/// A test's `lists:` (list name → values), each name one the rules know.
+fn test_lists(n: &Node, lists: &Lists, diags: &mut Diags) -> Vec<(String, Vec<String>)> {
+    let Some(entries) = n.as_map() else {
+        diags.error(
+            n.pos,
+            "lists maps list names to the values this test gives them",
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, v) in entries {
+        let name = k.text().unwrap_or_default();
+        if !lists.contains_key(name) {
+            diags.error(
+                k.pos,
+                format!(
+                    "unknown list '{name}'{}; lists are defined in lists.yaml",
+                    did_you_mean(name, lists.keys().map(String::as_str))
+                ),
+            );
+            continue;
+        }
+        let values = match v.scalar() {
+            Some(Scalar::Null) => Vec::new(),
+            _ => v
+                .items()
+                .iter()
+                .filter_map(|i| i.text().map(str::to_string))
+                .collect(),
+        };
+        out.push((name.to_string(), values));
+    }
+    out
+}
+
+fn tests(n: &Node, lists: &Lists, samples: &Samples, diags: &mut Diags) -> Vec<RuleTest> {
     let Some(items) = n.as_seq() else {
         diags.error(n.pos, "tests must be a list of test cases");
         return Vec::new();
@@ -490,31 +547,73 @@ fn tests(n: &Node, samples: &Samples, diags: &mut Diags) -> Vec<RuleTest> {
         let expect = f
             .required("expect", "the test", diags)
             .and_then(|e| expect(e, diags));
-        if let (Some(name), Some(events), Some(expect)) = (name, events, expect) {
+        let lists = f
+            .get("lists")
+            .map(|n| test_lists(n, lists, diags))
+            .unwrap_or_default();
+        if let (Some(name), Some(events), Some((expect, severity, title))) = (name, events, expect)
+        {
             out.push(RuleTest {
                 name,
                 pos: item.pos,
+                lists,
+                variant: None,
                 events,
                 expect,
+                expect_severity: severity,
+                expect_title: title,
             });
         }
     }
     out
 }
 
-/// `alert`, `no_alert`, a number of alerts, or `{alerts: N}`.
-fn expect(n: &Node, diags: &mut Diags) -> Option<usize> {
-    let result = match n.scalar() {
-        Some(Scalar::Str("alert")) => Some(1),
-        Some(Scalar::Str("no_alert")) | Some(Scalar::Str("none")) => Some(0),
+/// What a test expects: how many alerts, and optionally their severity and a text each
+/// title contains.
+type Expect = (usize, Option<Severity>, Option<String>);
+
+const EXPECT_KEYS: &[&str] = &["alerts", "severity", "title"];
+
+/// `alert`, `no_alert`, a number of alerts, or `{alerts: N, severity: S, title: TEXT}`.
+fn expect(n: &Node, diags: &mut Diags) -> Option<Expect> {
+    let count = |v: &Node| match v.scalar() {
         Some(Scalar::Int(i)) if i >= 0 => Some(i as usize),
-        _ => n.as_map().and_then(|m| match m {
-            [(k, v)] if k.text() == Some("alerts") => match v.scalar() {
-                Some(Scalar::Int(i)) if i >= 0 => Some(i as usize),
-                _ => None,
-            },
-            _ => None,
-        }),
+        _ => None,
+    };
+    let result = match n.scalar() {
+        Some(Scalar::Str("alert")) => Some((1, None, None)),
+        Some(Scalar::Str("no_alert")) | Some(Scalar::Str("none")) => Some((0, None, None)),
+        Some(Scalar::Int(i)) if i >= 0 => Some((i as usize, None, None)),
+        _ if n.as_map().is_some() => {
+            let f = Fields::new(n, "expect", EXPECT_KEYS, diags)?;
+            let alerts = f.get("alerts").map_or(Some(1), |v| {
+                let n = count(v);
+                if n.is_none() {
+                    diags.error(
+                        v.pos,
+                        format!("expect's alerts must be a whole number, found {}", found(v)),
+                    );
+                }
+                n
+            });
+            let severity = f.get("severity").map(|v| {
+                let s = v.text().and_then(Severity::parse);
+                if s.is_none() {
+                    diags.error(
+                        v.pos,
+                        "expect's severity is one of info, low, medium, high or critical",
+                    );
+                }
+                s
+            });
+            let title = f.get("title").map(|v| text(v, "expect's title", diags));
+            return match (alerts, severity, title) {
+                (_, Some(None), _) | (_, _, Some(None)) => None,
+                (Some(a), s, t) => Some((a, s.flatten(), t.flatten())),
+                (None, ..) => None,
+            };
+        }
+        _ => None,
     };
     if result.is_none() {
         let hint = n
@@ -524,7 +623,7 @@ fn expect(n: &Node, diags: &mut Diags) -> Option<usize> {
         diags.error(
             n.pos,
             format!(
-                "expect must be 'alert', 'no_alert' or {{alerts: N}}, found {}{hint}",
+                "expect must be 'alert', 'no_alert' or {{alerts: N, severity: S, title: TEXT}}, found {}{hint}",
                 found(n)
             ),
         );

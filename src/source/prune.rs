@@ -38,6 +38,7 @@ pub const ALWAYS: &[&str] = &[
     "errorCode",
     "errorMessage",
     "responseElements.ConsoleLogin",
+    "responseElements.PasswordUpdated",
     "userIdentity.type",
     "userIdentity.arn",
     "userIdentity.accountId",
