@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Writes examples/attack-story/: one morning of an account's trail, an intrusion among
-ordinary work, for `make run` (see examples/README.md for the story).
+ordinary work, for `make run` (see examples/README.md for the story); and
+tests/fixtures/normal-work.json.gz: a day of ordinary work that must not page.
 
 The records are made for trailwatch, shaped like the real ones in tests/corpora (same
 fields, same nesting); the accounts, addresses and names are documentation values.
-usage: scripts/story.py   (stdlib only; rewrites the two gzipped files)
+usage: scripts/story.py   (stdlib only; rewrites the gzipped files)
 """
 import gzip
 import json
@@ -55,7 +56,7 @@ def rec(time, source, name, identity, ip, params=None, response=None, error=None
     r = {"eventVersion": "1.09", "userIdentity": identity, "eventTime": time,
          "eventSource": f"{source}.amazonaws.com", "eventName": name, "awsRegion": REGION,
          "sourceIPAddress": ip, "userAgent": agent, "requestParameters": params, "responseElements": response,
-         "requestID": str(uuid.uuid4()), "eventID": eid(), "readOnly": read_only, "eventType": "AwsApiCall",
+         "requestID": str(uuid.UUID(int=0x7e9 << 112 | N[0] + 1, version=4)), "eventID": eid(), "readOnly": read_only, "eventType": "AwsApiCall",
          "managementEvent": True, "recipientAccountId": ACCOUNT, "eventCategory": "Management"}
     if error:
         r["errorCode"], r["errorMessage"] = error
@@ -127,7 +128,7 @@ def story():
     ev.append(rec("2024-11-05T09:46:10Z", "ec2", "ModifySnapshotAttribute", backup, ATTACKER_IP,
                   {"snapshotId": "snap-0f1e2d3c4b5a69788", "attributeType": "CREATE_VOLUME_PERMISSION",
                    "createVolumePermission": {"add": {"items": [{"userId": OUTSIDE}]}}},
-                  {"requestId": str(uuid.uuid4()), "_return": True}))
+                  {"requestId": str(uuid.UUID(int=0x7e9 << 112 | 0xffff, version=4)), "_return": True}))
     trust = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
         {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE}:root"}, "Action": "sts:AssumeRole"}]}
@@ -136,8 +137,89 @@ def story():
     return ev
 
 
+def normal_day():
+    """A day of ordinary work that no rule of medium severity or above may page on."""
+    ev = []
+    monitor = role("monitoring-readonly", "scanner")
+    app = role("orders-app", "i-0abc1234def567890")
+    sso = {"type": "AssumedRole", "principalId": "AROAEXAMPLESSO:dana@example.com",
+           "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/dana@example.com",
+           "accountId": ACCOUNT, "sessionContext": {"sessionIssuer": {
+               "type": "Role", "arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef",
+               "accountId": ACCOUNT, "userName": "AWSReservedSSO_Admin_0123456789abcdef"}}}
+    def t(minute):
+        return f"2024-11-06T{8 + minute // 60:02d}:{minute % 60:02d}:{(minute * 7) % 60:02d}Z"
+    # A user rotates their own access key (no userName: the caller's own).
+    ev.append(rec(t(5), "iam", "CreateAccessKey", user("bob"), OFFICE_IP, {},
+                  {"accessKey": {"accessKeyId": "AKIAEXAMPLEBOBNEW02", "status": "Active", "userName": "bob"}}))
+    ev.append(rec(t(6), "iam", "UpdateAccessKey", user("bob"), OFFICE_IP,
+                  {"accessKeyId": "AKIAEXAMPLEBOBOLD01", "status": "Inactive"}, None))
+    ev.append(rec(t(7), "iam", "DeleteAccessKey", user("bob"), OFFICE_IP, {"accessKeyId": "AKIAEXAMPLEBOBOLD01"}, None))
+    # Console sign-ins: a typo then MFA; an SSO user (MFA not recorded for federated users).
+    ev.append(signin(t(10), user("carol", key=None), OFFICE_IP, False, mfa="Yes", message="Failed authentication"))
+    ev.append(signin(t(11), user("carol", key=None), OFFICE_IP, True, mfa="Yes"))
+    ev.append(signin(t(12), sso, OFFICE_IP, True, mfa="No"))
+    saml = {"type": "SAMLUser", "principalId": "EXAMPLE/dana@example.com", "userName": "dana@example.com",
+            "identityProvider": "EXAMPLE"}
+    ev.append(rec(t(12), "sts", "AssumeRoleWithSAML", saml, OFFICE_IP,
+                  {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/ReadOnly", "principalArn": f"arn:aws:iam::{ACCOUNT}:saml-provider/EXAMPLE"},
+                  None))
+    # AWS services assume their roles all day.
+    for i, svc in enumerate(["lambda", "ec2", "ecs-tasks", "events", "config"]):
+        ev.append(rec(t(15 + i), "sts", "AssumeRole", {"type": "AWSService", "invokedBy": f"{svc}.amazonaws.com"},
+                      f"{svc}.amazonaws.com", {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/{svc}-role",
+                                               "roleSessionName": f"{svc}-session"}, None, agent=f"{svc}.amazonaws.com"))
+    # Same-account role chaining by an engineer.
+    ev.append(rec(t(20), "sts", "AssumeRole", user("carol"), OFFICE_IP,
+                  {"roleArn": f"arn:aws:iam::{ACCOUNT}:role/ops", "roleSessionName": "carol"}, None))
+    # Automation lists and describes everything, every 15 minutes, all day.
+    reads = [("ec2", "DescribeInstances"), ("ec2", "DescribeSecurityGroups"), ("ec2", "DescribeVpcs"),
+             ("s3", "ListBuckets"), ("s3", "GetBucketAcl"), ("s3", "GetBucketPolicy"), ("iam", "ListUsers"),
+             ("iam", "ListRoles"), ("iam", "GetAccountSummary"), ("cloudtrail", "DescribeTrails"),
+             ("cloudtrail", "GetTrailStatus"), ("kms", "ListKeys"), ("lambda", "ListFunctions20150331"),
+             ("rds", "DescribeDBInstances"), ("guardduty", "ListDetectors")]
+    for minute in range(0, 600, 15):
+        for source, name in reads:
+            ev.append(rec(t(minute), source, name, monitor, "192.0.2.10", {}, None, read_only=True))
+    # An application reads its three secrets and two SecureString parameters every 10 minutes.
+    for minute in range(0, 600, 10):
+        for secret in ["orders/db", "orders/stripe-key", "orders/jwt-signing"]:
+            ev.append(rec(t(minute), "secretsmanager", "GetSecretValue", app, "192.0.2.30",
+                          {"secretId": secret}, None, read_only=True))
+        for name in ["/orders/db-password", "/orders/api-token"]:
+            r = rec(t(minute), "ssm", "GetParameter", app, "192.0.2.30", {"name": name, "withDecryption": True},
+                    None, read_only=True)
+            r["resources"] = [{"ARN": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}", "accountId": ACCOUNT}]
+            ev.append(r)
+    # The console polls an API the user may not call: a few denials, no burst.
+    for i in range(3):
+        ev.append(rec(t(300 + i * 20), "health", "DescribeEventAggregates", user("carol", key="ASIAEXAMPLECONSOLE2"),
+                      OFFICE_IP, None, None, error=("AccessDenied", "User: arn:aws:iam::111122223333:user/carol is not "
+                                                    "authorized to perform: health:DescribeEventAggregates"),
+                      read_only=True, agent=BROWSER))
+    # A Lambda permission for S3, scoped to this account and one bucket.
+    ev.append(rec(t(400), "lambda", "AddPermission20150331v2", user("carol"), OFFICE_IP,
+                  {"functionName": "thumbnailer", "statementId": "s3-invoke", "action": "lambda:InvokeFunction",
+                   "principal": "s3.amazonaws.com", "sourceArn": "arn:aws:s3:::uploads-111122223333",
+                   "sourceAccount": ACCOUNT},
+                  {"statement": json.dumps({"Sid": "s3-invoke", "Effect": "Allow",
+                                            "Principal": {"Service": "s3.amazonaws.com"},
+                                            "Action": "lambda:InvokeFunction",
+                                            "Condition": {"StringEquals": {"AWS:SourceAccount": ACCOUNT},
+                                                          "ArnLike": {"AWS:SourceArn": "arn:aws:s3:::uploads-111122223333"}}})}))
+    # A user changes their own console password.
+    ev.append(rec(t(450), "iam", "ChangePassword", user("bob", key=None), OFFICE_IP, None, None, agent=BROWSER))
+    ev.sort(key=lambda r: r["eventTime"])
+    return ev
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    normal = os.path.join(ROOT, "tests", "fixtures", "normal-work.json.gz")
+    os.makedirs(os.path.dirname(normal), exist_ok=True)
+    with gzip.GzipFile(normal, "wb", mtime=0) as f:
+        f.write(json.dumps({"Records": normal_day()}).encode())
+    N[0] = 0
     ev = story()
     # Delivered as CloudTrail does, in files of a few minutes' events.
     halves = [("0855Z_a", [e for e in ev if e["eventTime"] < "2024-11-05T09:30"]),

@@ -157,10 +157,14 @@ impl Noise {
 
 fn noise(set: &RuleSet) -> Vec<Noise> {
     let c = corpora();
-    let inputs: [(&'static str, PathBuf); 5] = [
+    let inputs: [(&'static str, PathBuf); 6] = [
         (
             "invictus (real attack simulation)",
             c.join("invictus-ir_aws_dataset/CloudTrail"),
+        ),
+        (
+            "normal work (a made-up day: own key rotation, MFA and SSO sign-ins, services assuming roles, automation reading all day, an app's secrets, a scoped Lambda permission)",
+            root().join("tests/fixtures/normal-work.json.gz"),
         ),
         (
             "stratus (35 detonations)",
@@ -413,6 +417,14 @@ fn stratus_and_noise_figures_hold_and_match_the_docs() {
                 *m.entry(a.rule_id.as_str()).or_default() += 1;
                 m
             })
+    );
+
+    let normal = &noise[1];
+    assert_eq!(
+        normal.at_least(Severity::Medium),
+        0,
+        "normal work raised: {:#?}",
+        normal.alerts.iter().map(|a| &a.title).collect::<Vec<_>>()
     );
 
     let path = root().join("rules/README.md");
