@@ -87,9 +87,30 @@ pub fn parse(payload: &[u8]) -> Result<Payload, String> {
     work_of(&v, payload).map(Payload::Direct)
 }
 
+/// Whether `v` looks like one CloudTrail record.
+fn is_record(v: &Value) -> bool {
+    ["eventVersion", "eventName", "eventSource"]
+        .iter()
+        .all(|k| v.get(k).is_some_and(Value::is_string))
+        && (v.get("userIdentity").is_some() || v.get("eventTime").is_some())
+        && v.get("s3").is_none()
+}
+
 /// The work a (possibly wrapped) notification asks for.
 fn work_of(v: &Value, raw: &[u8]) -> Result<Vec<Work>, String> {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    // Lambda's on-failure destination record (or a dead-letter queue's copy of it): the
+    // original event, redriven after its retries were exhausted.
+    if let (Some(ctx), Some(original)) = (v.get("requestContext"), v.get("requestPayload")) {
+        if ctx.get("functionArn").is_some() || ctx.get("condition").is_some() {
+            let raw = serde_json::to_vec(original).map_err(|e| e.to_string())?;
+            return work_of(original, &raw);
+        }
+    }
+    // One bare CloudTrail record: what an EventBridge target with InputPath $.detail sends.
+    if is_record(v) {
+        return Ok(vec![Work::Inline(raw.to_vec())]);
+    }
     if let Some(records) = v.get("Records").and_then(Value::as_array) {
         let mut out = Vec::new();
         for r in records {
@@ -112,12 +133,7 @@ fn work_of(v: &Value, raw: &[u8]) -> Result<Vec<Work>, String> {
                 let inner: Value = serde_json::from_str(&msg)
                     .map_err(|e| format!("SNS message is not JSON: {e}"))?;
                 out.extend(work_of(&inner, msg.as_bytes())?);
-            } else if r.get("eventVersion").is_some()
-                && r.get("eventName").is_some()
-                && r.get("eventSource").is_some()
-                && r.get("s3").is_none()
-                && r.get("userIdentity").is_some()
-            {
+            } else if is_record(r) {
                 // A CloudTrail Records document passed directly.
                 return Ok(vec![Work::Inline(raw.to_vec())]);
             } else {
@@ -292,6 +308,39 @@ mod tests {
             .unwrap_err()
             .contains("unknown payload shape"));
         assert!(parse(b"[").is_err());
+    }
+
+    #[test]
+    fn on_failure_records_and_bare_records() {
+        let original = s3_notification("AWSLogs/1/CloudTrail/us-east-1/2024/05/01/f.json.gz");
+        let on_failure = json!({"version":"1.0","timestamp":"2024-05-01T10:00:00.000Z",
+            "requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:us-east-1:1:function:tw:$LATEST",
+                "condition":"RetriesExhausted","approximateInvokeCount":3},
+            "requestPayload": original,
+            "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+            "responsePayload":{"errorType":"trailwatch.Retryable","errorMessage":"alert not delivered"}});
+        let want = vec![obj(
+            "trail",
+            "AWSLogs/1/CloudTrail/us-east-1/2024/05/01/f.json.gz",
+        )];
+        assert_eq!(
+            parse(on_failure.to_string().as_bytes()).unwrap(),
+            Payload::Direct(want.clone())
+        );
+        // The same record as the body of an SQS message from the dead-letter queue.
+        let sqs = json!({"Records":[{"messageId":"m-1","eventSource":"aws:sqs","body":on_failure.to_string()}]});
+        assert_eq!(
+            parse(sqs.to_string().as_bytes()).unwrap(),
+            Payload::Sqs(vec![("m-1".into(), Ok(want))])
+        );
+        // A bare CloudTrail record (EventBridge target with InputPath $.detail).
+        let bare = json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"signin.amazonaws.com",
+            "eventName":"ConsoleLogin","userIdentity":{"type":"Root"}});
+        let raw = bare.to_string();
+        assert_eq!(
+            parse(raw.as_bytes()).unwrap(),
+            Payload::Direct(vec![Work::Inline(raw.into_bytes())])
+        );
     }
 
     #[test]

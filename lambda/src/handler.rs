@@ -43,6 +43,9 @@ pub struct Summary {
     pub claimed_elsewhere: usize,
     pub skipped: usize,
     pub bad_inputs: usize,
+    /// The first input that could not be read for a reason a retry may cure; the other
+    /// inputs were still read and their alerts delivered.
+    pub unread: Option<Failure>,
 }
 
 /// Handles one invocation. `Err` makes Lambda retry (then the on-failure destination).
@@ -92,6 +95,10 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
                     }
                 }
             }
+            metrics::emit(
+                &app.function,
+                &[("FailedBatchItems", failures.len() as f64, "Count")],
+            );
             Ok(json!({"batchItemFailures": failures}))
         }
     }
@@ -174,6 +181,9 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
         let (Failure::Permanent(m) | Failure::Retryable(m)) = f;
         return Err(Failure::Retryable(format!("alert not delivered: {m}")));
     }
+    if let Some(f) = summary.unread.take() {
+        return Err(f);
+    }
     Ok(summary)
 }
 
@@ -226,19 +236,25 @@ fn process<C: Claims, P: Publisher, S: State>(
                 }
                 let owner = format!("s3://{}/{}", o.bucket, o.key);
                 pipeline.set_owner(&owner);
-                let Some(body) = open(app, handle, o)? else {
-                    warn!(bucket = %o.bucket, key = %o.key, "object no longer exists: skipped");
-                    summary.skipped += 1;
-                    continue;
+                let result = match open(app, handle, o) {
+                    Ok(Some(body)) => {
+                        let reader = BufReader::with_capacity(
+                            256 * 1024,
+                            Deadline {
+                                inner: body,
+                                deadline_ms,
+                            },
+                        );
+                        decode(app, &mut pipeline, &mut sink, reader)
+                    }
+                    Ok(None) => {
+                        warn!(bucket = %o.bucket, key = %o.key, "object no longer exists: skipped");
+                        summary.skipped += 1;
+                        continue;
+                    }
+                    Err(f) => Err(f),
                 };
-                let reader = BufReader::with_capacity(
-                    256 * 1024,
-                    Deadline {
-                        inner: body,
-                        deadline_ms,
-                    },
-                );
-                (owner, decode(app, &mut pipeline, &mut sink, reader))
+                (owner, result)
             }
             Work::Inline(bytes) => {
                 let owner = format!("inline#{:016x}", fnv(&[bytes]));
@@ -252,7 +268,12 @@ fn process<C: Claims, P: Publisher, S: State>(
                 error!(input = %owner, reason = %why, "input not read: reported, not retried");
                 summary.bad_inputs += 1;
             }
-            Err(f) => return Err(f),
+            // Each input stands on its own: the others are read and their alerts delivered,
+            // then the invocation fails so this one is retried.
+            Err(f) => {
+                warn!(input = %owner, error = %f, "input not read; it will be retried");
+                summary.unread.get_or_insert(f);
+            }
         }
     }
     summary.report = pipeline.report.clone();
@@ -286,10 +307,12 @@ fn open<C: Claims, P: Publisher>(
                 aws_sdk_s3::error::DisplayErrorContext(&se)
             );
             use aws_sdk_s3::error::ProvideErrorMetadata;
+            // Only an object that can never be read as it is (archived) is permanent.
+            // AccessDenied (a missing KMS grant, a bucket policy) and NoSuchBucket (another
+            // region, a typo in the wiring) are configuration errors: retried and alarmed,
+            // never dropped as bad input.
             Err(match se.code() {
-                Some("AccessDenied" | "NoSuchBucket" | "InvalidObjectState") => {
-                    Failure::Permanent(msg)
-                }
+                Some("InvalidObjectState") => Failure::Permanent(msg),
                 _ => Failure::Retryable(msg),
             })
         }

@@ -13,11 +13,12 @@ use trailwatch::render::{sns_message, SnsMessage, SNS_MAX_BYTES};
 pub const BATCH_MAX_ENTRIES: usize = 10;
 
 pub trait Publisher: Send + Sync {
-    /// Publishes up to [`BATCH_MAX_ENTRIES`] messages; one result per message, in order.
+    /// Publishes up to [`BATCH_MAX_ENTRIES`] messages; one result per message, in order:
+    /// the message id SNS gave it, or why it was refused.
     fn publish(
         &self,
         batch: &[SnsMessage],
-    ) -> impl Future<Output = Result<Vec<Result<(), String>>, Failure>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<String, String>>, Failure>> + Send;
 }
 
 pub struct SnsPublisher {
@@ -26,7 +27,7 @@ pub struct SnsPublisher {
 }
 
 impl Publisher for SnsPublisher {
-    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<(), String>>, Failure> {
+    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<String, String>>, Failure> {
         let mut entries = Vec::new();
         for (i, m) in batch.iter().enumerate() {
             let mut e = PublishBatchRequestEntry::builder()
@@ -75,7 +76,7 @@ impl Publisher for SnsPublisher {
                 .and_then(|id| id.parse::<usize>().ok())
                 .filter(|i| *i < batch.len())
             {
-                results[i] = Ok(());
+                results[i] = Ok(ok.message_id().unwrap_or("").to_string());
             }
         }
         for f in out.failed() {
@@ -96,10 +97,13 @@ pub struct MemoryPublisher {
 }
 
 impl Publisher for MemoryPublisher {
-    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<(), String>>, Failure> {
+    async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<String, String>>, Failure> {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let ids = (sent.len()..sent.len() + batch.len())
+            .map(|i| Ok(format!("memory-{i}")))
+            .collect();
         sent.extend(batch.iter().cloned());
-        Ok(vec![Ok(()); batch.len()])
+        Ok(ids)
     }
 }
 
@@ -138,7 +142,7 @@ pub async fn deliver<C: Claims, P: Publisher>(
     let mut next = 0;
     while next < pending.len() {
         // Claim up to a batch's worth, then publish what was claimed.
-        let (mut fps, mut messages): (Vec<&str>, Vec<SnsMessage>) = (Vec::new(), Vec::new());
+        let (mut fps, mut messages): (Vec<&Alert>, Vec<SnsMessage>) = (Vec::new(), Vec::new());
         let mut bytes = 0;
         while next < pending.len() && messages.len() < BATCH_MAX_ENTRIES {
             let a = pending[next];
@@ -151,7 +155,7 @@ pub async fn deliver<C: Claims, P: Publisher>(
             match claims.acquire(&a.fingerprint, owner, t, lease).await {
                 Ok(Claim::Acquired) => {
                     bytes += message.size();
-                    fps.push(&a.fingerprint);
+                    fps.push(a);
                     messages.push(message);
                 }
                 Ok(Claim::Completed) => d.deduplicated += 1,
@@ -169,7 +173,8 @@ pub async fn deliver<C: Claims, P: Publisher>(
             continue;
         }
         let results = publisher.publish(&messages).await;
-        for (i, &fp) in fps.iter().enumerate() {
+        for (i, alert) in fps.iter().enumerate() {
+            let fp = alert.fingerprint.as_str();
             let outcome = match &results {
                 Ok(r) => r[i]
                     .clone()
@@ -178,7 +183,9 @@ pub async fn deliver<C: Claims, P: Publisher>(
                 Err(Failure::Retryable(m)) => Err(Failure::Retryable(m.clone())),
             };
             match outcome {
-                Ok(()) => {
+                Ok(message_id) => {
+                    // The audit trail: one line per alert that reached SNS.
+                    tracing::info!(fingerprint = %fp, rule_id = %alert.rule_id, severity = %alert.severity, message_id = %message_id, "alert published");
                     if let Err(f) = claims.complete(fp, now()).await {
                         // Published, but the claim stays in progress until its lease ends:
                         // a retry within the lease is stopped; after it, SNS may page again.

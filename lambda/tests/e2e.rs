@@ -132,7 +132,7 @@ async fn sns_failing_is_an_invocation_error_and_the_retry_delivers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sqs_batches_report_item_failures_and_unknown_payloads_are_dropped() {
+async fn sqs_batches_report_only_failed_items_and_unknown_payloads_are_dropped() {
     let Stack { aws, rt, .. } = &stack(true).await;
     aws.put(KEY, gzip(&records(&[root_failure(4)]))).await;
     let sns_wrapped =
@@ -141,10 +141,12 @@ async fn sqs_batches_report_item_failures_and_unknown_payloads_are_dropped() {
         {"messageId":"ok","eventSource":"aws:sqs","body": sns_wrapped.to_string()},
         {"messageId":"gone","eventSource":"aws:sqs","body": s3_event("no-such-bucket", &["x.json.gz"]).to_string()}]});
     let r = rt.invoke(&batch).unwrap();
+    // A missing bucket is a wiring mistake, not bad input: that message is kept for a retry
+    // (and the queue's alarmed dead-letter queue); the other message succeeded.
     assert_eq!(
         r["batchItemFailures"],
-        json!([]),
-        "a missing bucket is permanent: reported, not retried: {r}"
+        json!([{"itemIdentifier": "gone"}]),
+        "{r}"
     );
     assert_eq!(aws.alerts().await.len(), 1);
     let r = rt
@@ -260,4 +262,91 @@ async fn an_undeliverable_alert_keeps_its_sqs_message() {
         json!([{"itemIdentifier": "m1"}]),
         "{r}"
     );
+}
+
+/// Lambda's on-failure destination record for `event` (what lands in the dead-letter queue
+/// after the async retries are exhausted).
+fn on_failure_record(event: &serde_json::Value) -> serde_json::Value {
+    json!({"version":"1.0","timestamp":"2024-05-01T10:10:00.000Z",
+        "requestContext":{"requestId":"req-failed","functionArn":"arn:aws:lambda:us-east-1:111122223333:function:trailwatch:$LATEST",
+            "condition":"RetriesExhausted","approximateInvokeCount":3},
+        "requestPayload": event,
+        "responseContext":{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"},
+        "responsePayload":{"errorType":"trailwatch.Retryable","errorMessage":"alert not delivered"}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_object_stands_on_its_own_and_dead_letters_redrive() {
+    let Stack { aws, rt, .. } = &stack(true).await;
+    let readable = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/readable.json.gz";
+    aws.put(readable, gzip(&records(&[root_failure(21)]))).await;
+    // One notification naming a readable object and one in a bucket that does not exist
+    // (a wiring mistake): the readable one's alert is delivered, the invocation fails so
+    // the other is retried.
+    let mut event = s3_event(&aws.bucket, &[readable]);
+    let mut missing = s3_event("no-such-bucket-here", &["AWSLogs/1/CloudTrail/x.json.gz"]);
+    event["Records"]
+        .as_array_mut()
+        .unwrap()
+        .push(missing["Records"][0].take());
+    let err = rt
+        .invoke(&event)
+        .expect_err("the unreadable object fails the invocation");
+    assert_eq!(err["errorType"], "trailwatch.Retryable", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-bucket-here"),
+        "{err}"
+    );
+    let alerts = aws.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].0["event_ids"],
+        json!(["10000000-0000-4000-8000-000000000021"])
+    );
+
+    // The dead-letter queue's record of an event, redriven to the function directly...
+    let first = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/redrive-1.json.gz";
+    aws.put(first, gzip(&records(&[root_failure(22)]))).await;
+    let direct = rt
+        .invoke(&on_failure_record(&s3_event(&aws.bucket, &[first])))
+        .expect("an on-failure record is a payload like its event");
+    assert_eq!(direct["alerts_published"], 1, "{direct}");
+    // ... and as an SQS message from the dead-letter queue (the redrive mapping).
+    let second = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/redrive-2.json.gz";
+    aws.put(second, gzip(&records(&[root_failure(23)]))).await;
+    let body = on_failure_record(&s3_event(&aws.bucket, &[second])).to_string();
+    let sqs = json!({"Records":[{"messageId":"dlq-1","receiptHandle":"r","body":body,
+        "attributes":{},"messageAttributes":{},"md5OfBody":"","eventSource":"aws:sqs",
+        "eventSourceARN":"arn:aws:sqs:us-east-1:111122223333:trailwatch-dlq","awsRegion":"us-east-1"}]});
+    let r = rt.invoke(&sqs).expect("the redrive batch succeeds");
+    assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+    let ids: Vec<serde_json::Value> = aws
+        .alerts()
+        .await
+        .into_iter()
+        .map(|(a, _)| a["event_ids"][0].clone())
+        .collect();
+    // (alerts() takes what arrived since the last call)
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for n in [22, 23] {
+        assert!(
+            ids.contains(&json!(format!("10000000-0000-4000-8000-0000000000{n}"))),
+            "{ids:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bare_cloudtrail_record_is_accepted() {
+    let Stack { aws, rt, .. } = &stack(false).await;
+    // What an EventBridge rule target with InputPath $.detail delivers.
+    let r = rt
+        .invoke(&root_failure(31))
+        .expect("a bare record is a payload");
+    assert_eq!(r["events"], 1, "{r}");
+    assert_eq!(r["alerts_published"], 1, "{r}");
+    assert_eq!(aws.alerts().await.len(), 1);
 }

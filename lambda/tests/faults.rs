@@ -361,7 +361,8 @@ async fn concurrent_invocations_share_one_burst_and_alert_once() {
 }
 
 /// The deadline arrives while the file is still being read: the invocation fails with a
-/// retryable error, publishes nothing from the half-read file, and the retry alerts once.
+/// retryable error after delivering the alerts of what it did read, and the retry delivers
+/// the rest, each alert once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     let s = faulty(51, 1).await;
@@ -391,9 +392,15 @@ async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     let text = err.to_string();
     assert_eq!(err["errorType"], "trailwatch.Retryable", "{text}");
     assert!(text.contains("deadline"), "{text}");
-    assert!(
-        s.aws.alerts().await.is_empty(),
-        "nothing published, not even the first event's alert"
+    let early = s.aws.alerts().await;
+    assert_eq!(
+        early.len(),
+        1,
+        "the first event's alert is not held back: {early:?}"
+    );
+    assert_eq!(
+        early[0].0["event_ids"],
+        json!(["10000000-0000-4000-8000-000000000009"])
     );
     eprintln!(
         "DEADLINE: {} compressed bytes trickled over ~4 s, budget 4.5 s: {text}",
@@ -403,9 +410,17 @@ async fn a_deadline_mid_file_fails_for_a_retry_not_a_half_done_success() {
     s.proxy.set_trickle(None);
     s.rt.set_budget(Duration::from_secs(60));
     let ok = s.rt.invoke_as("slow", &event).expect("the retry completes");
-    assert_eq!(ok["alerts_published"], 2, "{ok}");
+    assert_eq!(
+        ok["alerts_published"], 1,
+        "the first alert is not paged again: {ok}"
+    );
     assert_eq!(ok["events"], 6002, "{ok}");
-    assert_eq!(s.aws.alerts().await.len(), 2);
+    let late = s.aws.alerts().await;
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(
+        late[0].0["event_ids"],
+        json!(["10000000-0000-4000-8000-000000000008"])
+    );
 }
 
 /// The answer to the claim's conditional write is lost after DynamoDB applied it: the
