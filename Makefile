@@ -11,10 +11,13 @@ FUZZ_SECONDS ?= 300
 # The project's virtual environment and tools come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(TOOLS)/bin:$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
+# The AWS CLI in `make redrive` gets the caller's region, not the default above (which
+# would override a profile's region).
+AWS_CLI_ENV := $(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION)
 MAKEFLAGS += --no-print-directory
 
 .PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
-	build-cli build lambda-tools deploy bench docs clean
+	build-cli build lambda-tools deploy redrive bench docs clean
 
 ## run: scan examples/attack-story, one morning of a trail with an intrusion in it, with the
 ## bundled rules (the story: examples/README.md; alerts found = success)
@@ -90,6 +93,27 @@ deploy: build
 	@command -v sam >/dev/null 2>&1 || $(VENV)/bin/python -m pip install -q --disable-pip-version-check aws-sam-cli
 	SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 sam build --beta-features
 	sam deploy --guided
+
+## redrive: STACK=<stack name> — once the cause of the failures is fixed, turn on the stack's
+## RedriveMapping (output RedriveMappingId): the function re-reads what its dead-letter queue
+## (the on-failure destination) holds. Uses the AWS CLI and its usual environment
+## (AWS_PROFILE, AWS_REGION, ...); this Makefile's us-east-1 default is not passed on.
+## It prints how to turn the mapping off once the queue is empty.
+redrive:
+	@test -n "$(STACK)" || { echo "usage: make redrive STACK=<stack name>"; exit 2; }
+	@command -v aws >/dev/null 2>&1 || { echo "make redrive needs the AWS CLI (aws)"; exit 2; }
+	@set -e; cli() { $(AWS_CLI_ENV) aws "$$@"; }; \
+	output() { cli cloudformation describe-stacks --stack-name "$(STACK)" \
+	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	uuid=$$(output RedriveMappingId); queue=$$(output DeadLetterQueueUrl); \
+	if [ -z "$$uuid" ] || [ "$$uuid" = None ]; then \
+	  echo "stack $(STACK) has no RedriveMappingId output (deployed from an older template.yaml?)"; exit 1; fi; \
+	state=$$(cli lambda update-event-source-mapping --uuid "$$uuid" --enabled --query State --output text); \
+	echo "redrive mapping $$uuid: $$state (from $$queue)"; \
+	echo "Watch the queue drain (both numbers 0 = empty; DeliveryLag alarms during a redrive are expected):"; \
+	echo "  aws sqs get-queue-attributes --queue-url $$queue --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible"; \
+	echo "then turn the redrive off:"; \
+	echo "  aws lambda update-event-source-mapping --uuid $$uuid --no-enabled"
 
 ## fuzz: each cargo-fuzz target (decode, rules, trigger) for FUZZ_SECONDS (nightly toolchain),
 ## seeded with the sample trails and the bundled rules; libFuzzer's progress goes to
