@@ -8,7 +8,7 @@ use crate::alert::{Alert, MAX_EVENT_IDS};
 use crate::event::{format_time, Event};
 use crate::rules::matcher::FieldRef;
 use crate::rules::{Rule, Threshold};
-use crate::state::window::{Added, Entry, Spec, MAX_ENTRIES};
+use crate::state::window::{Added, Entry, Spec};
 use crate::state::{fnv, Key, State, StateError};
 use std::collections::BTreeMap;
 
@@ -97,7 +97,6 @@ fn threshold<S: State + ?Sized>(
         window: th.window,
         distinct: th.distinct.is_some(),
         horizon,
-        max_entries: MAX_ENTRIES,
     };
     Ok(match state.window_add(&rule.id, &key, entry, &spec)? {
         Added::Pending => Outcome::Pending,

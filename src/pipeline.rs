@@ -45,12 +45,26 @@ pub struct Report {
     pub newest_event: Option<i64>,
 }
 
+/// Hits held before their batch is resolved against the state; a batch of this many is
+/// resolved at once even in the middle of an input, so memory stays bounded.
+pub const MAX_BATCH: usize = 2_000;
+/// Attempts at a batch when other processes keep changing the same state.
+pub const MAX_ATTEMPTS: usize = 25;
+
+/// An event some rule matched, waiting for its batch.
+struct Hit<'r> {
+    event: crate::event::Event,
+    identity: u64,
+    rules: Vec<&'r crate::rules::Rule>,
+}
+
 pub struct Pipeline<'r, S: State> {
     rules: &'r RuleSet,
     seen: Seen,
     state: S,
     horizon: i64,
     owner: String,
+    batch: Vec<Hit<'r>>,
     pub report: Report,
 }
 
@@ -62,16 +76,19 @@ impl<'r, S: State> Pipeline<'r, S> {
             state,
             horizon,
             owner: String::new(),
+            batch: Vec::new(),
             report: Report::default(),
         }
     }
 
-    /// Names the input being read (see [`State::first_sighting`]).
+    /// Names the input being read (see [`State::first_sighting`]); call [`Pipeline::flush`]
+    /// before switching to another input.
     pub fn set_owner(&mut self, owner: &str) {
         self.owner = owner.to_string();
     }
 
-    /// Handles one decoded item; `on_malformed` hears about bad records.
+    /// Handles one decoded item; `on_malformed` hears about bad records. Hits wait for
+    /// their batch: call [`Pipeline::flush`] at the end of each input.
     pub fn push(
         &mut self,
         item: Item,
@@ -97,36 +114,85 @@ impl<'r, S: State> Pipeline<'r, S> {
         }
         let mut verdicts = Vec::new();
         self.rules.evaluate(&event, &mut verdicts);
-        if verdicts.is_empty() {
-            return Ok(());
-        }
-        // Only events some rule wants are checked against other processes' sightings.
-        if !self.state.first_sighting(id, &self.owner, event.time)? {
-            self.report.duplicates += 1;
-            return Ok(());
-        }
+        let mut rules = Vec::new();
         for (_, verdict) in verdicts {
-            let rule = match verdict {
-                Verdict::Suppressed(..) => {
-                    self.report.suppressed += 1;
-                    continue;
-                }
-                Verdict::Hit(rule) => rule,
-            };
-            match escalate(&mut self.state, rule, &event, id, self.horizon)? {
-                Outcome::Alert(alert) => {
-                    self.report.alerts += 1;
-                    sink.publish(&alert)?;
-                }
-                Outcome::Pending => {}
-                Outcome::Deduplicated => self.report.deduplicated += 1,
-                Outcome::Untimed => self.report.untimed += 1,
+            match verdict {
+                Verdict::Suppressed(..) => self.report.suppressed += 1,
+                Verdict::Hit(rule) => rules.push(rule),
             }
+        }
+        if rules.is_empty() {
+            return Ok(());
+        }
+        self.batch.push(Hit {
+            event,
+            identity: id,
+            rules,
+        });
+        if self.batch.len() >= MAX_BATCH {
+            self.flush(sink)?;
         }
         Ok(())
     }
 
-    /// The state, e.g. to flush it.
+    /// Resolves the waiting hits against the state (thresholds, alert keys, other
+    /// processes' sightings) as one batch and publishes the alerts that result.
+    pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<(), Error> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let ids: Vec<u64> = batch.iter().map(|h| h.identity).collect();
+        for _ in 0..MAX_ATTEMPTS {
+            self.state.begin(&ids)?;
+            let mut report = Report::default();
+            let mut alerts = Vec::new();
+            for hit in &batch {
+                // Only events some rule wants are checked against other processes' sightings.
+                if !self
+                    .state
+                    .first_sighting(hit.identity, &self.owner, hit.event.time)?
+                {
+                    report.duplicates += 1;
+                    continue;
+                }
+                for rule in &hit.rules {
+                    match escalate(
+                        &mut self.state,
+                        rule,
+                        &hit.event,
+                        hit.identity,
+                        self.horizon,
+                    )? {
+                        Outcome::Alert(alert) => alerts.push(alert),
+                        Outcome::Pending => {}
+                        Outcome::Deduplicated => report.deduplicated += 1,
+                        Outcome::Untimed => report.untimed += 1,
+                    }
+                }
+            }
+            if !self.state.commit()? {
+                continue;
+            }
+            self.report.duplicates += report.duplicates;
+            self.report.deduplicated += report.deduplicated;
+            self.report.untimed += report.untimed;
+            self.report.alerts += alerts.len() as u64;
+            for alert in alerts {
+                sink.publish(&alert)?;
+            }
+            return Ok(());
+        }
+        Err(Error::State(StateError {
+            message: format!(
+                "{MAX_ATTEMPTS} attempts at a batch of {} events: other processes keep changing the same state",
+                batch.len()
+            ),
+            retryable: true,
+        }))
+    }
+
+    /// The state, e.g. to record delivered sightings.
     pub fn state_mut(&mut self) -> &mut S {
         &mut self.state
     }
@@ -161,6 +227,7 @@ mod tests {
             let item = Item::Record(Event::from_value(e.clone()).unwrap());
             p.push(item, &mut sink, &mut |_, _| {}).unwrap();
         }
+        p.flush(&mut sink).unwrap();
         (p.report, sink)
     }
 

@@ -50,6 +50,9 @@ pub fn run_all(rules: &[Rule]) -> Vec<CaseResult> {
                     None => problems.push(format!("event {i} is not an object")),
                 }
             }
+            if let Err(err) = pipeline.flush(&mut sink) {
+                problems.push(err.to_string());
+            }
             let got = sink.alerts.len();
             let failure = if !problems.is_empty() {
                 Some(problems.join("; "))

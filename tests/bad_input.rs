@@ -149,6 +149,9 @@ fn run_with(set: &RuleSet, input: &[u8], limits: &Limits) -> Outcome {
             })
             .expect("the in-memory state and sink cannot fail");
     });
+    pipeline
+        .flush(&mut alerts)
+        .expect("the in-memory state and sink cannot fail");
     let elapsed = start.elapsed();
     assert_eq!(
         pipeline.report.malformed as usize,

@@ -80,6 +80,9 @@ fn scan(set: &RuleSet, inputs: &[PathBuf]) -> (u64, Vec<Alert>) {
                 .expect("memory state and sink do not fail");
         })
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        pipeline
+            .flush(&mut sink)
+            .expect("memory state and sink do not fail");
     }
     (pipeline.report.events, sink.alerts)
 }

@@ -34,5 +34,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = decode(data, &limits, &mut |item| {
             let _ = pipeline.push(item, &mut sink, &mut |_, _| {});
         });
+        let _ = pipeline.flush(&mut sink);
     }
 });

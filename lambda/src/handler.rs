@@ -104,7 +104,8 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
     }
 }
 
-/// Reads every unit of work through one pipeline, then delivers its alerts.
+/// Reads every unit of work through one pipeline and delivers each one's alerts as soon as
+/// it is read.
 pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
     app: Arc<App<C, P>>,
     works: Vec<Work>,
@@ -113,49 +114,43 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
 ) -> Result<Summary, Failure> {
     let handle = Handle::current();
     let worker = app.clone();
-    let (alerts, mut summary) =
-        tokio::task::spawn_blocking(move || match &worker.config.state_table {
-            Some(table) => {
-                let state = DynamoState::new(
-                    worker.dynamodb.clone(),
-                    table,
-                    handle.clone(),
-                    worker.config.horizon,
-                );
-                process(&worker, &handle, state, &works, deadline_ms)
-            }
-            None => process(
-                &worker,
-                &handle,
-                Memory::new(worker.config.horizon),
-                &works,
-                deadline_ms,
-            ),
-        })
-        .await
-        .map_err(|e| Failure::Retryable(format!("worker thread: {e}")))??;
-    let delivery = deliver(
-        &alerts,
-        &app.claims,
-        &app.publisher,
-        owner,
-        now,
-        app.config.claim_lease,
-    )
-    .await;
+    let claimer = owner.to_string();
+    // Reading stops DEADLINE_MARGIN before the deadline; state and delivery may use all
+    // but the last second of what is left.
+    let stop_ms = deadline_ms.saturating_sub(1000);
+    let mut summary = tokio::task::spawn_blocking(move || match &worker.config.state_table {
+        Some(table) => {
+            let state = DynamoState::new(
+                worker.dynamodb.clone(),
+                table,
+                handle.clone(),
+                worker.config.horizon,
+            )
+            .with_deadline(stop_ms);
+            process(&worker, &handle, state, &works, &claimer, deadline_ms)
+        }
+        None => process(
+            &worker,
+            &handle,
+            Memory::new(worker.config.horizon),
+            &works,
+            &claimer,
+            deadline_ms,
+        ),
+    })
+    .await
+    .map_err(|e| Failure::Retryable(format!("worker thread: {e}")))?;
     let t = now();
-    summary.published = delivery.published;
-    summary.claimed_elsewhere = delivery.deduplicated;
     let r = &summary.report;
     let lag = r.newest_event.map_or(0.0, |n| (t - n).max(0) as f64);
     metrics::emit(
         &app.function,
         &[
             ("EventsEvaluated", r.events as f64, "Count"),
-            ("Alerts", delivery.published as f64, "Count"),
+            ("Alerts", summary.published as f64, "Count"),
             (
                 "Duplicates",
-                (r.duplicates + delivery.deduplicated as u64) as f64,
+                (r.duplicates + summary.claimed_elsewhere as u64) as f64,
                 "Count",
             ),
             ("Suppressed", r.suppressed as f64, "Count"),
@@ -170,17 +165,10 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
         duplicates = r.duplicates,
         malformed = r.malformed,
         suppressed = r.suppressed,
-        alerts = delivery.published,
-        claimed_elsewhere = delivery.deduplicated,
+        alerts = summary.published,
+        claimed_elsewhere = summary.claimed_elsewhere,
         "invocation done"
     );
-    if let Some((fp, f)) = delivery.failed.into_iter().next() {
-        error!(fingerprint = %fp, error = %f, "alert not delivered");
-        // Whatever SNS or DynamoDB said (even a policy mistake), the input is kept for a
-        // retry and then the dead-letter queue: an undelivered alert is never dropped.
-        let (Failure::Permanent(m) | Failure::Retryable(m)) = f;
-        return Err(Failure::Retryable(format!("alert not delivered: {m}")));
-    }
     if let Some(f) = summary.unread.take() {
         return Err(f);
     }
@@ -211,13 +199,17 @@ impl<R: Read> Read for Deadline<R> {
     }
 }
 
+/// Reads each unit of work, resolves its hits as one batch, delivers its alerts (claimed
+/// as `claimer`) and only then records its sightings. A unit that fails leaves the others
+/// to finish; the first failure is kept in `Summary::unread`.
 fn process<C: Claims, P: Publisher, S: State>(
     app: &App<C, P>,
     handle: &Handle,
     state: S,
     works: &[Work],
+    claimer: &str,
     deadline_ms: u64,
-) -> Result<(Vec<Alert>, Summary), Failure> {
+) -> Summary {
     let mut pipeline = Pipeline::new(&app.rules, state, app.config.horizon);
     let mut sink = Alerts::default();
     let mut summary = Summary::default();
@@ -262,6 +254,21 @@ fn process<C: Claims, P: Publisher, S: State>(
                 (owner, decode(app, &mut pipeline, &mut sink, &bytes[..]))
             }
         };
+        // The input's hits as one batch (what was read of it, even if reading failed),
+        // then its alerts out at once.
+        let flushed = pipeline
+            .flush(&mut sink)
+            .map_err(|e| Failure::Retryable(e.to_string()));
+        let result = result.and(flushed);
+        let alerts = std::mem::take(&mut sink.alerts);
+        let delivered = deliver_now(app, handle, &alerts, claimer, deadline_ms, &mut summary);
+        let result = match (result, delivered) {
+            (Ok(()), Ok(())) => pipeline
+                .state_mut()
+                .delivered(&owner)
+                .map_err(|e| Failure::Retryable(e.to_string())),
+            (Err(f), _) | (Ok(()), Err(f)) => Err(f),
+        };
         match result {
             Ok(()) => {}
             Err(Failure::Permanent(why)) => {
@@ -277,7 +284,52 @@ fn process<C: Claims, P: Publisher, S: State>(
         }
     }
     summary.report = pipeline.report.clone();
-    Ok((sink.alerts, summary))
+    summary
+}
+
+/// Delivers `alerts` before the deadline; an alert that could not go out fails the unit
+/// (the input is kept for a retry, then the dead-letter queue: never dropped).
+fn deliver_now<C: Claims, P: Publisher>(
+    app: &App<C, P>,
+    handle: &Handle,
+    alerts: &[Alert],
+    claimer: &str,
+    deadline_ms: u64,
+    summary: &mut Summary,
+) -> Result<(), Failure> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let left = deadline_ms.saturating_sub(now_ms() + 1000);
+    let delivery = handle
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_millis(left),
+                deliver(
+                    alerts,
+                    &app.claims,
+                    &app.publisher,
+                    claimer,
+                    now,
+                    app.config.claim_lease,
+                ),
+            )
+            .await
+        })
+        .map_err(|_| {
+            Failure::Retryable("invocation deadline reached while delivering alerts".into())
+        })?;
+    summary.published += delivery.published;
+    summary.claimed_elsewhere += delivery.deduplicated;
+    match delivery.failed.into_iter().next() {
+        None => Ok(()),
+        Some((fp, f)) => {
+            error!(fingerprint = %fp, error = %f, "alert not delivered");
+            // Whatever SNS or DynamoDB said (even a policy mistake), the input is kept.
+            let (Failure::Permanent(m) | Failure::Retryable(m)) = f;
+            Err(Failure::Retryable(format!("alert not delivered: {m}")))
+        }
+    }
 }
 
 /// The object's body as a blocking reader; `None` if it was deleted.

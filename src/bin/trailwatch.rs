@@ -331,6 +331,10 @@ fn scan(
                 Err(e) => Err(DecodeError::Io(e)),
             }
         };
+        if failed_publish.is_none() {
+            // One input is one batch of hits (see Pipeline::flush).
+            failed_publish = pipeline.flush(&mut sink).err();
+        }
         if let Some(e) = failed_publish {
             return Err(e).context("writing alerts");
         }

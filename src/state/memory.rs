@@ -9,7 +9,7 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct Memory {
     horizon: i64,
-    windows: HashMap<(String, String), Window>,
+    windows: HashMap<(String, String), (Window, Spec)>,
     keys: HashMap<(String, String), KeyRecord>,
     newest: i64,
     since_prune: usize,
@@ -35,10 +35,10 @@ impl Memory {
         self.since_prune = 0;
         let cutoff = self.newest.saturating_sub(self.horizon);
         self.keys.retain(|_, k| k.since >= cutoff);
-        let horizon = self.horizon;
-        self.windows.retain(|_, w| {
-            w.newest()
-                .is_some_and(|n| n >= cutoff.saturating_sub(horizon))
+        let newest = self.newest;
+        self.windows.retain(|_, (w, spec)| {
+            w.prune(newest, spec);
+            !w.is_empty() || !w.alerted.is_empty()
         });
     }
 }
@@ -56,10 +56,10 @@ impl State for Memory {
         spec: &Spec,
     ) -> Result<Added, StateError> {
         self.saw(entry.time);
-        let w = self
+        let (w, _) = self
             .windows
             .entry((rule.to_string(), group.to_string()))
-            .or_default();
+            .or_insert_with(|| (Window::default(), *spec));
         Ok(w.add(entry, spec))
     }
 

@@ -91,10 +91,35 @@ pub fn decide_key(
 }
 
 /// Where windows, alert keys and cross-process sightings live.
+///
+/// The pipeline works in batches (an input, or part of a large one): [`State::begin`],
+/// then the batch's hits one by one, then [`State::commit`]. A store shared between
+/// processes may read lazily and keep its writes until `commit`; if another process changed
+/// the same state meanwhile, `commit` says so and the pipeline runs the batch again (every
+/// step is idempotent per event identity). Once the alerts of a batch were delivered,
+/// [`State::delivered`] lets the store record the batch's sightings for other inputs.
 pub trait State {
+    /// Starts a batch whose hits are the events `identities` (a store may fetch what it
+    /// knows of them at once).
+    fn begin(&mut self, _identities: &[u64]) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    /// Makes the batch's changes durable: `Ok(false)` if another process changed the same
+    /// state meanwhile (the batch must run again, from `begin`).
+    fn commit(&mut self) -> Result<bool, StateError> {
+        Ok(true)
+    }
+
+    /// The alerts of the committed batches read as `owner` were delivered.
+    fn delivered(&mut self, _owner: &str) -> Result<(), StateError> {
+        Ok(())
+    }
+
     /// Is this the first time any process sees the event `identity`? `owner` names the
     /// input being read (an S3 object, a log batch): the same input read again, as a
-    /// retry does, still counts as the first sighting, so nothing is lost to a retry.
+    /// retry does, still counts as the first sighting, so nothing is lost to a retry; and
+    /// a sighting whose alerts were not delivered yet hides no other copy.
     fn first_sighting(
         &mut self,
         identity: u64,

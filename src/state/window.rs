@@ -1,31 +1,35 @@
-//! A sliding event-time window for one rule and group.
+//! A sliding event-time window for one rule and group, kept in pages.
 //!
-//! Events may arrive late and out of order, so the window keeps every matching event of
-//! the recent past sorted by event time and, when one arrives, looks for *any* span of
-//! `window` seconds around it that holds `count` events (or distinct values): a burst
-//! that straddles a clock boundary is still one burst. Once a span has alerted, events
-//! inside it are absorbed instead of raising another alert.
+//! Events may arrive late and out of order, so the window keeps the matching events of the
+//! recent past and, when one arrives, looks for *any* span of `window` seconds around it
+//! that holds `count` events (or distinct values): a burst that straddles a clock boundary
+//! is still one burst. Once a span has alerted, events inside it are absorbed (and not
+//! stored) instead of raising another alert.
 //!
-//! Each entry carries its event's identity, so an event delivered again (a Lambda retry
-//! of the same file) is not counted twice; and if it is the event that made a span cross,
-//! the span is handed out again, so an alert lost to a crash before delivery is re-raised
-//! (delivery claims stop it from paging twice).
+//! The events are stored in **pages**: one per time bucket (an eighth of the window) and
+//! shard (a slice of event identities, more shards for larger counts). A new event touches
+//! one page and an evaluation reads the pages within a window of it, so the cost of a
+//! write does not grow with the window, no single record takes every write of a group,
+//! and a count of 100,000 fits in pages that a database item can hold. The CLI keeps the
+//! pages in memory, the Lambda in DynamoDB items; both run this code, so they alert alike.
+//!
+//! Each stored event carries its identity, so an event delivered again (a Lambda retry of
+//! the same file, a copy from another trail) is not counted twice; and if it is the event
+//! that made a span cross, the span is handed out again, so an alert lost to a crash before
+//! delivery is re-raised (delivery claims stop it from paging twice).
 
-use serde::{Deserialize, Serialize};
+use crate::state::fnv;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One matching event, reduced to what an alert needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    #[serde(rename = "t")]
     pub time: i64,
     /// The event's identity fingerprint (see `state::identity`).
-    #[serde(rename = "h")]
     pub identity: u64,
-    #[serde(rename = "id", default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    #[serde(rename = "ip", default, skip_serializing_if = "Option::is_none")]
     pub source_ip: Option<String>,
-    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    /// The value counted by `distinct`.
     pub distinct: Option<String>,
 }
 
@@ -37,7 +41,8 @@ pub enum Added {
     /// Inside a span that has already alerted.
     Absorbed,
     /// A span reached the threshold (or its triggering event came again): its events,
-    /// earliest first.
+    /// earliest first. `event_id` and `source_ip` are kept for the earliest
+    /// [`DETAILS_PER_PAGE`] events and [`IPS_PER_PAGE`] addresses of each page.
     Crossed(Vec<Entry>),
 }
 
@@ -51,86 +56,274 @@ pub struct Spec {
     pub distinct: bool,
     /// How late an event may arrive and still join.
     pub horizon: i64,
-    /// Most entries kept; the oldest go first.
-    pub max_entries: usize,
 }
 
-/// Most events kept per group in memory; older ones are dropped first.
-pub const MAX_ENTRIES: usize = 10_000;
+/// Time buckets per window length.
+pub const BUCKETS_PER_WINDOW: i64 = 8;
+/// The count per shard: a count of 2,000 or less keeps one page per bucket.
+pub const COUNT_PER_SHARD: usize = 2_000;
+/// Most shards a bucket is split into (a count of 100,000 uses 50).
+pub const MAX_SHARDS: u64 = 64;
+/// Event ids kept per page (the earliest by event time).
+pub const DETAILS_PER_PAGE: usize = 16;
+/// Distinct source addresses kept per page.
+pub const IPS_PER_PAGE: usize = 32;
+
+/// A page: `(bucket, shard)`.
+pub type PageKey = (i64, u64);
+
+impl Spec {
+    /// Seconds of event time per page.
+    pub fn bucket_width(&self) -> i64 {
+        ((self.window + BUCKETS_PER_WINDOW - 1) / BUCKETS_PER_WINDOW).max(1)
+    }
+
+    pub fn shards(&self) -> u64 {
+        (self.count.div_ceil(COUNT_PER_SHARD) as u64).clamp(1, MAX_SHARDS)
+    }
+
+    pub fn page_of(&self, time: i64, identity: u64) -> PageKey {
+        (
+            time.div_euclid(self.bucket_width()),
+            identity % self.shards(),
+        )
+    }
+
+    /// Every page an event at `time` may be counted with: all shards of the buckets
+    /// within `window` of it.
+    pub fn pages_around(&self, time: i64) -> Vec<PageKey> {
+        self.pages_between(
+            time.saturating_sub(self.window),
+            time.saturating_add(self.window),
+        )
+    }
+
+    /// Every page holding events between `lo` and `hi`.
+    pub fn pages_between(&self, lo: i64, hi: i64) -> Vec<PageKey> {
+        let w = self.bucket_width();
+        let (b0, b1) = (lo.div_euclid(w), hi.div_euclid(w));
+        (b0..=b1)
+            .flat_map(|b| (0..self.shards()).map(move |s| (b, s)))
+            .collect()
+    }
+}
+
+/// One stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot {
+    pub time: i64,
+    pub identity: u64,
+    /// Hash of the `distinct` value, 0 when none.
+    pub distinct: u64,
+    /// Index into the page's `ips`, or [`NO_IP`].
+    pub ip: u16,
+}
+
+pub const NO_IP: u16 = u16::MAX;
+
+/// The events of one time bucket and shard.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Page {
+    /// Sorted by `(time, identity)`.
+    pub slots: Vec<Slot>,
+    pub ips: Vec<String>,
+    /// `(time, identity, event id)` of the earliest events, sorted.
+    pub details: Vec<(i64, u64, String)>,
+}
+
+impl Page {
+    fn position(&self, time: i64, identity: u64) -> Result<usize, usize> {
+        self.slots
+            .binary_search_by(|s| (s.time, s.identity).cmp(&(time, identity)))
+    }
+
+    fn insert(&mut self, e: &Entry) {
+        let Err(at) = self.position(e.time, e.identity) else {
+            return;
+        };
+        let ip = match &e.source_ip {
+            Some(ip) => match self.ips.iter().position(|x| x == ip) {
+                Some(i) => i as u16,
+                None if self.ips.len() < IPS_PER_PAGE => {
+                    self.ips.push(ip.clone());
+                    (self.ips.len() - 1) as u16
+                }
+                None => NO_IP,
+            },
+            None => NO_IP,
+        };
+        let distinct = e
+            .distinct
+            .as_ref()
+            .map_or(0, |d| fnv(&[d.as_bytes()]).max(1));
+        self.slots.insert(
+            at,
+            Slot {
+                time: e.time,
+                identity: e.identity,
+                distinct,
+                ip,
+            },
+        );
+        if let Some(id) = &e.event_id {
+            let d = (e.time, e.identity, id.clone());
+            let at = self.details.partition_point(|x| (x.0, x.1) < (d.0, d.1));
+            if at < DETAILS_PER_PAGE {
+                self.details.insert(at, d);
+                self.details.truncate(DETAILS_PER_PAGE);
+            }
+        }
+    }
+
+    fn entry(&self, s: &Slot) -> Entry {
+        let event_id = self
+            .details
+            .iter()
+            .find(|d| d.0 == s.time && d.1 == s.identity)
+            .map(|d| d.2.clone());
+        Entry {
+            time: s.time,
+            identity: s.identity,
+            event_id,
+            source_ip: self.ips.get(usize::from(s.ip)).cloned(),
+            distinct: None,
+        }
+    }
+}
 
 /// A span that alerted: it covers `[start, start + window]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Alerted {
-    #[serde(rename = "s")]
     pub start: i64,
     /// Identity of the event that made it cross.
-    #[serde(rename = "by")]
     pub trigger: u64,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+/// The pages of one group that are loaded, and its alerted spans. What changed since the
+/// last [`Window::take_changes`] is tracked, so a store writes back only that.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Window {
-    #[serde(rename = "e")]
-    entries: Vec<Entry>,
-    #[serde(rename = "a")]
-    alerted: Vec<Alerted>,
+    pub pages: BTreeMap<PageKey, Page>,
+    pub alerted: Vec<Alerted>,
+    dirty: BTreeSet<PageKey>,
+    alerted_dirty: bool,
 }
 
 impl Window {
+    /// A window of stored pages and spans (nothing changed yet).
+    pub fn from_parts(pages: BTreeMap<PageKey, Page>, alerted: Vec<Alerted>) -> Window {
+        Window {
+            pages,
+            alerted,
+            ..Window::default()
+        }
+    }
+
+    /// Pages changed since the last call, and whether the alerted spans changed.
+    pub fn take_changes(&mut self) -> (Vec<PageKey>, bool) {
+        let pages = std::mem::take(&mut self.dirty).into_iter().collect();
+        (pages, std::mem::take(&mut self.alerted_dirty))
+    }
+
+    fn covered(&self, t: i64, window: i64, except: Option<&Alerted>) -> bool {
+        self.alerted
+            .iter()
+            .filter(|a| Some(*a) != except)
+            .any(|a| a.start <= t && t <= a.start.saturating_add(window))
+    }
+
+    /// Stored events between `lo` and `hi` (both included), earliest first, not inside an
+    /// alerted span other than `except`.
+    fn between(
+        &self,
+        lo: i64,
+        hi: i64,
+        spec: &Spec,
+        except: Option<&Alerted>,
+    ) -> Vec<(Slot, PageKey)> {
+        let mut out = Vec::new();
+        for (key, p) in self.pages_in(lo, hi, spec) {
+            let from = p.slots.partition_point(|s| s.time < lo);
+            for s in &p.slots[from..] {
+                if s.time > hi {
+                    break;
+                }
+                if !self.covered(s.time, spec.window, except) {
+                    out.push((*s, *key));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The loaded pages of the buckets holding `lo..=hi`.
+    fn pages_in(&self, lo: i64, hi: i64, spec: &Spec) -> impl Iterator<Item = (&PageKey, &Page)> {
+        let w = spec.bucket_width();
+        self.pages
+            .range((lo.div_euclid(w), 0)..=(hi.div_euclid(w), u64::MAX))
+    }
+
+    fn entries(&self, slots: &[(Slot, PageKey)]) -> Vec<Entry> {
+        slots
+            .iter()
+            .map(|(s, key)| self.pages[key].entry(s))
+            .collect()
+    }
+
+    /// Adds a matching event. The pages around it ([`Spec::pages_around`]) must be loaded.
     pub fn add(&mut self, e: Entry, spec: &Spec) -> Added {
         let window = spec.window;
         let t = e.time;
-        let covered = |x: i64, alerted: &[Alerted]| {
-            alerted
-                .iter()
-                .any(|a| a.start <= x && x <= a.start + window)
-        };
-        if self.entries.iter().any(|x| x.identity == e.identity) {
-            // Seen before: never counted twice, but a crossing's trigger re-raises its span.
-            if let Some(a) = self.alerted.iter().find(|a| a.trigger == e.identity) {
-                let (lo, hi) = (a.start, a.start + window);
-                return Added::Crossed(
-                    self.entries
-                        .iter()
-                        .filter(|x| x.time >= lo && x.time <= hi)
-                        .cloned()
-                        .collect(),
-                );
-            }
-            return if covered(t, &self.alerted) {
-                Added::Absorbed
-            } else {
-                Added::Pending
-            };
+        if let Some(a) = self
+            .alerted
+            .iter()
+            .find(|a| a.trigger == e.identity)
+            .copied()
+        {
+            // The event that made a span cross, again: hand the span out again.
+            let span = self.between(a.start, a.start.saturating_add(window), spec, Some(&a));
+            return Added::Crossed(self.entries(&span));
         }
-        let identity = e.identity;
-        let at = self.entries.partition_point(|x| x.time <= t);
-        self.entries.insert(at, e);
-        self.prune(spec);
-        if covered(t, &self.alerted) {
+        if self.covered(t, window, None) {
             return Added::Absorbed;
         }
-        let eligible: Vec<&Entry> = self
-            .entries
-            .iter()
-            .filter(|x| {
-                x.time >= t - window && x.time <= t + window && !covered(x.time, &self.alerted)
-            })
-            .collect();
+        let key = spec.page_of(t, e.identity);
+        let page = self.pages.entry(key).or_default();
+        // An event stored before is not counted again, but the spans around it are still
+        // looked at: the write that stored it may have landed without the write of the
+        // span it completed (a store writes pages and spans separately).
+        if page.position(t, e.identity).is_err() {
+            page.insert(&e);
+            self.dirty.insert(key);
+        }
+        let (lo, hi) = (t.saturating_sub(window), t.saturating_add(window));
+        // Fewer events around than the count (an upper bound): no span can cross.
+        let around: usize = self
+            .pages_in(lo, hi, spec)
+            .map(|(_, p)| p.slots.len())
+            .sum();
+        if around < spec.count {
+            return Added::Pending;
+        }
+        let eligible = self.between(lo, hi, spec, None);
         let mut j = 0;
         for i in 0..eligible.len() {
-            let start = eligible[i].time;
+            let start = eligible[i].0.time;
             if start > t {
                 break;
             }
             j = j.max(i);
-            while j < eligible.len() && eligible[j].time <= start + window {
+            while j < eligible.len() && eligible[j].0.time <= start.saturating_add(window) {
                 j += 1;
             }
             let span = &eligible[i..j];
             let n = if spec.distinct {
-                let mut vals: Vec<&str> =
-                    span.iter().filter_map(|x| x.distinct.as_deref()).collect();
+                let mut vals: Vec<u64> = span
+                    .iter()
+                    .map(|(s, _)| s.distinct)
+                    .filter(|d| *d != 0)
+                    .collect();
                 vals.sort_unstable();
                 vals.dedup();
                 vals.len()
@@ -138,39 +331,76 @@ impl Window {
                 span.len()
             };
             if n >= spec.count {
-                let span: Vec<Entry> = span.iter().map(|x| (*x).clone()).collect();
                 self.alerted.push(Alerted {
                     start,
-                    trigger: identity,
+                    trigger: e.identity,
                 });
-                return Added::Crossed(span);
+                self.alerted_dirty = true;
+                return Added::Crossed(self.entries(span));
             }
         }
         Added::Pending
     }
 
-    fn prune(&mut self, spec: &Spec) {
-        let newest = self.entries.last().map_or(i64::MIN, |x| x.time);
+    /// Drops pages and spans older than `newest - window - horizon` (in-memory windows).
+    pub fn prune(&mut self, newest: i64, spec: &Spec) {
         let cutoff = newest.saturating_sub(spec.window.saturating_add(spec.horizon));
-        let old = self.entries.partition_point(|x| x.time < cutoff);
-        let over = self.entries.len().saturating_sub(spec.max_entries);
-        self.entries.drain(..old.max(over));
+        let w = spec.bucket_width();
+        self.pages
+            .retain(|(b, _), _| b.saturating_add(1).saturating_mul(w) > cutoff);
         self.alerted
             .retain(|a| a.start.saturating_add(spec.window) >= cutoff);
     }
 
     /// The latest event time held.
     pub fn newest(&self) -> Option<i64> {
-        self.entries.last().map(|x| x.time)
+        self.pages
+            .values()
+            .filter_map(|p| p.slots.last())
+            .map(|s| s.time)
+            .max()
     }
 
+    /// Events stored.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.pages.values().map(|p| p.slots.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
+}
+
+/// Compact bytes of a page's slots for a store: per slot the time as an offset from
+/// `base`, the identity, and (when `distinct`) the value's hash and the address index.
+pub fn encode_slots(slots: &[Slot], base: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(slots.len() * 22);
+    for s in slots {
+        out.extend_from_slice(&((s.time - base) as u32).to_le_bytes());
+        out.extend_from_slice(&s.identity.to_le_bytes());
+        out.extend_from_slice(&s.distinct.to_le_bytes());
+        out.extend_from_slice(&s.ip.to_le_bytes());
+    }
+    out
+}
+
+/// The slots [`encode_slots`] wrote; `None` if the bytes are not such a list.
+pub fn decode_slots(bytes: &[u8], base: i64) -> Option<Vec<Slot>> {
+    const SIZE: usize = 22;
+    if bytes.len() % SIZE != 0 {
+        return None;
+    }
+    let mut out: Vec<Slot> = bytes
+        .chunks_exact(SIZE)
+        .map(|c| Slot {
+            time: base + i64::from(u32::from_le_bytes(c[0..4].try_into().unwrap_or_default())),
+            identity: u64::from_le_bytes(c[4..12].try_into().unwrap_or_default()),
+            distinct: u64::from_le_bytes(c[12..20].try_into().unwrap_or_default()),
+            ip: u16::from_le_bytes(c[20..22].try_into().unwrap_or_default()),
+        })
+        .collect();
+    out.sort_unstable();
+    Some(out)
 }
 
 #[cfg(test)]
@@ -182,7 +412,6 @@ mod tests {
         window: 600,
         distinct: false,
         horizon: 3600,
-        max_entries: MAX_ENTRIES,
     };
 
     fn entry(t: i64, d: Option<&str>) -> Entry {
@@ -190,7 +419,7 @@ mod tests {
             time: t,
             identity: t as u64,
             event_id: Some(t.to_string()),
-            source_ip: None,
+            source_ip: Some(format!("10.0.0.{}", t % 3)),
             distinct: d.map(str::to_string),
         }
     }
@@ -210,10 +439,30 @@ mod tests {
             Added::Crossed(span) => {
                 assert_eq!(span.len(), 5);
                 assert_eq!(span[0].time, 36_000 - 240);
+                assert_eq!(span[0].event_id.as_deref(), Some("35760"));
+                assert!(span.iter().all(|e| e.source_ip.is_some()));
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(add(&mut w, 36_100), Added::Absorbed);
+        assert_eq!(w.len(), 5, "an absorbed event is not stored");
+    }
+
+    #[test]
+    fn both_ends_of_the_window_are_included() {
+        let mut w = Window::default();
+        for t in [0, 100, 200, 300] {
+            assert_eq!(add(&mut w, t), Added::Pending);
+        }
+        assert!(
+            matches!(add(&mut w, 600), Added::Crossed(_)),
+            "0 and 600 are 600 s apart"
+        );
+        let mut w = Window::default();
+        for t in [0, 100, 200, 300] {
+            add(&mut w, t);
+        }
+        assert_eq!(add(&mut w, 601), Added::Pending, "601 s apart is too far");
     }
 
     #[test]
@@ -256,13 +505,27 @@ mod tests {
     }
 
     #[test]
+    fn a_span_whose_write_was_lost_is_found_again() {
+        let mut w = Window::default();
+        for t in 0..5 {
+            add(&mut w, t);
+        }
+        // A store kept the pages but not the span they completed: the trigger, read again,
+        // still crosses, with the same events.
+        let mut again = Window::from_parts(w.pages.clone(), Vec::new());
+        match again.add(entry(4, None), &SPEC) {
+            Added::Crossed(span) => assert_eq!(span.len(), 5),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn distinct_counts_values() {
         let spec = Spec {
             count: 3,
             window: 60,
             distinct: true,
             horizon: 60,
-            max_entries: 100,
         };
         let mut w = Window::default();
         for (t, v) in [(0, "a"), (1, "a"), (2, "b")] {
@@ -275,12 +538,71 @@ mod tests {
     }
 
     #[test]
-    fn round_trips_through_json() {
+    fn large_counts_spread_over_shards_and_buckets() {
+        let spec = Spec {
+            count: 100_000,
+            window: 3600,
+            distinct: false,
+            horizon: 60,
+        };
+        assert_eq!((spec.shards(), spec.bucket_width()), (50, 450));
         let mut w = Window::default();
-        for t in [0, 1, 2, 3, 4] {
-            add(&mut w, t);
+        for i in 0..99_999u64 {
+            let e = Entry {
+                time: (i % 3600) as i64,
+                identity: fnv(&[&i.to_le_bytes()]),
+                event_id: Some(i.to_string()),
+                source_ip: None,
+                distinct: None,
+            };
+            assert_eq!(w.add(e, &spec), Added::Pending);
         }
-        let json = serde_json::to_string(&w).unwrap();
-        assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w);
+        let biggest = w.pages.values().map(|p| p.slots.len()).max().unwrap();
+        assert!(biggest < 400, "pages stay small: {biggest}");
+        let last = Entry {
+            time: 3599,
+            identity: 7,
+            event_id: Some("last".into()),
+            source_ip: None,
+            distinct: None,
+        };
+        match w.add(last, &spec) {
+            Added::Crossed(span) => {
+                assert_eq!(span.len(), 100_000);
+                let ids = span.iter().filter(|e| e.event_id.is_some()).count();
+                assert!(ids >= 100, "enough ids for an alert: {ids}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_changed_pages_are_reported() {
+        let mut w = Window::default();
+        add(&mut w, 0);
+        add(&mut w, 500);
+        let (pages, alerted) = w.take_changes();
+        assert_eq!(pages, vec![(0, 0), (6, 0)]);
+        assert!(!alerted);
+        add(&mut w, 0);
+        assert_eq!(w.take_changes(), (vec![], false), "a copy changes nothing");
+    }
+
+    #[test]
+    fn slots_round_trip_through_bytes() {
+        let mut w = Window::default();
+        for t in [7, 8, 9] {
+            w.add(
+                entry(t, Some("x")),
+                &Spec {
+                    distinct: true,
+                    ..SPEC
+                },
+            );
+        }
+        let page = &w.pages[&(0, 0)];
+        let bytes = encode_slots(&page.slots, 0);
+        assert_eq!(decode_slots(&bytes, 0).unwrap(), page.slots);
+        assert_eq!(decode_slots(&bytes[1..], 0), None);
     }
 }
