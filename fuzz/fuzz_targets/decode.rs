@@ -13,8 +13,7 @@ use trailwatch::state::memory::Memory;
 fn rules() -> &'static RuleSet {
     static SET: OnceLock<RuleSet> = OnceLock::new();
     SET.get_or_init(|| {
-        let (r, l) = rules::bundled();
-        RuleSet::compile(&r, &l, &[], 0)
+        RuleSet::compile_dir(&rules::bundled(), &[], 0)
             .0
             .expect("bundled rules compile")
     })
