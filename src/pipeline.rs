@@ -65,6 +65,9 @@ pub struct Pipeline<'r, S: State> {
     horizon: i64,
     owner: String,
     batch: Vec<Hit<'r>>,
+    /// Fingerprints of the alerts published, with their event time: two crossings in one
+    /// slot are one alert here as they are one claim in the Lambda.
+    published: std::collections::HashMap<String, i64>,
     pub report: Report,
 }
 
@@ -77,6 +80,7 @@ impl<'r, S: State> Pipeline<'r, S> {
             horizon,
             owner: String::new(),
             batch: Vec::new(),
+            published: std::collections::HashMap::new(),
             report: Report::default(),
         }
     }
@@ -177,9 +181,30 @@ impl<'r, S: State> Pipeline<'r, S> {
             self.report.duplicates += report.duplicates;
             self.report.deduplicated += report.deduplicated;
             self.report.untimed += report.untimed;
-            self.report.alerts += alerts.len() as u64;
             for alert in alerts {
+                let t = alert
+                    .last_seen
+                    .as_deref()
+                    .and_then(crate::event::parse_time)
+                    .unwrap_or(i64::MIN);
+                if self
+                    .published
+                    .insert(alert.fingerprint.clone(), t)
+                    .is_some()
+                {
+                    self.report.deduplicated += 1;
+                    continue;
+                }
+                self.report.alerts += 1;
                 sink.publish(&alert)?;
+            }
+            if self.published.len() > 4096 {
+                let cutoff = self
+                    .report
+                    .newest_event
+                    .unwrap_or(i64::MIN)
+                    .saturating_sub(self.horizon);
+                self.published.retain(|_, t| *t >= cutoff);
             }
             return Ok(());
         }

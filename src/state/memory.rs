@@ -1,18 +1,29 @@
-//! In-process state for the CLI and tests: windows and alert keys in hash maps, pruned
-//! by an event-time horizon. Copies of an event are already dropped by the pipeline's
-//! own [`Seen`](super::seen::Seen) within a process, so every sighting here is the first.
+//! In-process state for the CLI and tests: windows and alert keys in hash maps. Copies of
+//! an event are already dropped by the pipeline's own [`Seen`](super::seen::Seen) within a
+//! process, so every sighting here is the first.
+//!
+//! What is kept follows the DynamoDB state's rules, so `scan` and the Lambda alert alike:
+//! a window forgets events older than its own newest event less `window + horizon`, an
+//! alert key is kept for `cooldown + horizon` of event time after its alert. Memory stays
+//! bounded by also dropping windows and keys nobody touched for [`IDLE_CALLS`] calls.
 
 use super::window::{Added, Entry, Spec, Window};
 use super::{decide_key, Key, KeyRecord, State, StateError};
 use std::collections::HashMap;
 
+/// Calls after which an untouched window or key is dropped.
+pub const IDLE_CALLS: u64 = 1_000_000;
+/// Calls between two clean-ups.
+const PRUNE_EVERY: u64 = 4096;
+
 #[derive(Debug)]
 pub struct Memory {
     horizon: i64,
-    windows: HashMap<(String, String), (Window, Spec)>,
-    keys: HashMap<(String, String), KeyRecord>,
+    windows: HashMap<(String, String), (Window, Spec, u64)>,
+    /// A key's last alert, its cooldown, and when it was last touched.
+    keys: HashMap<(String, String), (KeyRecord, i64, u64)>,
     newest: i64,
-    since_prune: usize,
+    calls: u64,
 }
 
 impl Memory {
@@ -22,23 +33,26 @@ impl Memory {
             windows: HashMap::new(),
             keys: HashMap::new(),
             newest: i64::MIN,
-            since_prune: 0,
+            calls: 0,
         }
     }
 
-    fn saw(&mut self, time: i64) {
+    fn tick(&mut self, time: i64) {
         self.newest = self.newest.max(time);
-        self.since_prune += 1;
-        if self.since_prune < 4096 {
+        self.calls += 1;
+        if self.calls % PRUNE_EVERY != 0 {
             return;
         }
-        self.since_prune = 0;
-        let cutoff = self.newest.saturating_sub(self.horizon);
-        self.keys.retain(|_, k| k.since >= cutoff);
-        let newest = self.newest;
-        self.windows.retain(|_, (w, spec)| {
-            w.prune(newest, spec);
-            !w.is_empty() || !w.alerted.is_empty()
+        let (calls, newest, horizon) = (self.calls, self.newest, self.horizon);
+        let idle = |last: u64| calls.saturating_sub(last) > IDLE_CALLS;
+        self.keys.retain(|_, (k, cooldown, last)| {
+            !idle(*last) && k.since >= newest.saturating_sub(cooldown.saturating_add(horizon))
+        });
+        self.windows.retain(|_, (w, spec, last)| {
+            if let Some(n) = w.newest() {
+                w.prune(n, spec);
+            }
+            !idle(*last) && (!w.is_empty() || !w.alerted.is_empty())
         });
     }
 }
@@ -55,11 +69,13 @@ impl State for Memory {
         entry: Entry,
         spec: &Spec,
     ) -> Result<Added, StateError> {
-        self.saw(entry.time);
-        let (w, _) = self
+        self.tick(entry.time);
+        let calls = self.calls;
+        let (w, _, last) = self
             .windows
             .entry((rule.to_string(), group.to_string()))
-            .or_insert_with(|| (Window::default(), *spec));
+            .or_insert_with(|| (Window::default(), *spec, calls));
+        *last = calls;
         Ok(w.add(entry, spec))
     }
 
@@ -71,11 +87,17 @@ impl State for Memory {
         time: i64,
         cooldown: Option<i64>,
     ) -> Result<Key, StateError> {
-        self.saw(time);
+        self.tick(time);
         let k = (rule.to_string(), key.to_string());
-        let (decision, store) = decide_key(self.keys.get(&k).copied(), identity, time, cooldown);
-        if let Some(record) = store {
-            self.keys.insert(k, record);
+        let prev = self.keys.get(&k).map(|(r, _, _)| *r);
+        let (decision, store) = decide_key(prev, identity, time, cooldown);
+        let calls = self.calls;
+        match (store, self.keys.get_mut(&k)) {
+            (Some(record), _) => {
+                self.keys.insert(k, (record, cooldown.unwrap_or(0), calls));
+            }
+            (None, Some(entry)) => entry.2 = calls,
+            (None, None) => {}
         }
         Ok(decision)
     }
