@@ -146,16 +146,24 @@ impl<'r, S: State> Pipeline<'r, S> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
-        let ids: Vec<u64> = batch.iter().map(|h| h.identity).collect();
+        // Only hits of rules without a threshold need other processes' sightings: a window
+        // never counts an event twice anyway, so a burst costs no sighting per event.
+        let sighted = |h: &Hit| h.rules.iter().any(|r| r.threshold.is_none());
+        let ids: Vec<u64> = batch
+            .iter()
+            .filter(|h| sighted(h))
+            .map(|h| h.identity)
+            .collect();
         for _ in 0..MAX_ATTEMPTS {
             self.state.begin(&ids)?;
             let mut report = Report::default();
             let mut alerts = Vec::new();
             for hit in &batch {
                 // Only events some rule wants are checked against other processes' sightings.
-                if !self
-                    .state
-                    .first_sighting(hit.identity, &self.owner, hit.event.time)?
+                if sighted(hit)
+                    && !self
+                        .state
+                        .first_sighting(hit.identity, &self.owner, hit.event.time)?
                 {
                     report.duplicates += 1;
                     continue;

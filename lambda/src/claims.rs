@@ -17,6 +17,10 @@ use std::sync::Mutex;
 pub enum Claim {
     /// Ours to publish.
     Acquired,
+    /// Ours to publish, taken from another owner whose lease ran out: that owner may have
+    /// published it already and died before marking it completed (a possible second page,
+    /// counted as `ClaimsTakenOver`).
+    TakenOver,
     /// Already published.
     Completed,
     /// Being published by another owner whose lease holds.
@@ -42,6 +46,38 @@ pub trait Claims: Send + Sync {
         fingerprint: &str,
         owner: &str,
     ) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// [`Claims::acquire`] for a batch (a store may take them in one request).
+    fn acquire_all(
+        &self,
+        fingerprints: &[&str],
+        owner: &str,
+        now: i64,
+        lease: i64,
+    ) -> impl Future<Output = Vec<Result<Claim, Failure>>> + Send {
+        futures_util::future::join_all(
+            fingerprints
+                .iter()
+                .map(move |fp| self.acquire(fp, owner, now, lease)),
+        )
+    }
+
+    /// [`Claims::complete`] for a batch; the first failure, if any.
+    fn complete_all(
+        &self,
+        fingerprints: &[&str],
+        now: i64,
+    ) -> impl Future<Output = Result<(), Failure>> + Send {
+        let all = futures_util::future::join_all(
+            fingerprints.iter().map(move |fp| self.complete(fp, now)),
+        );
+        async move {
+            all.await
+                .into_iter()
+                .collect::<Result<Vec<()>, Failure>>()
+                .map(|_| ())
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +108,9 @@ impl Claims for MemoryClaims {
                 lease_until,
                 owner: o,
             }) if *lease_until >= now && o != owner => Claim::Busy,
-            _ => {
+            previous => {
+                let taken_over =
+                    matches!(previous, Some(Status::InProgress { owner: o, .. }) if o != owner);
                 m.insert(
                     fp.to_string(),
                     Status::InProgress {
@@ -80,7 +118,11 @@ impl Claims for MemoryClaims {
                         owner: owner.to_string(),
                     },
                 );
-                Claim::Acquired
+                if taken_over {
+                    Claim::TakenOver
+                } else {
+                    Claim::Acquired
+                }
             }
         }))
     }
@@ -123,8 +165,8 @@ mod tests {
         );
         assert_eq!(
             c.acquire("a", "r2", 181, 60).await.unwrap(),
-            Claim::Acquired,
-            "lease expired: another owner publishes"
+            Claim::TakenOver,
+            "lease expired: another owner publishes (and it is counted)"
         );
         c.release("a", "r1").await.unwrap();
         assert_eq!(

@@ -43,6 +43,8 @@ pub struct Summary {
     pub claimed_elsewhere: usize,
     pub skipped: usize,
     pub bad_inputs: usize,
+    /// Alerts whose claim was taken over after another owner's lease ran out.
+    pub taken_over: usize,
     /// The first input that could not be read for a reason a retry may cure; the other
     /// inputs were still read and their alerts delivered.
     pub unread: Option<Failure>,
@@ -158,6 +160,7 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
             ("SkippedFiles", summary.skipped as f64, "Count"),
             ("BadInputs", summary.bad_inputs as f64, "Count"),
             ("DeliveryLag", lag, "Seconds"),
+            ("ClaimsTakenOver", summary.taken_over as f64, "Count"),
         ],
     );
     info!(
@@ -321,6 +324,7 @@ fn deliver_now<C: Claims, P: Publisher>(
         })?;
     summary.published += delivery.published;
     summary.claimed_elsewhere += delivery.deduplicated;
+    summary.taken_over += delivery.taken_over;
     match delivery.failed.into_iter().next() {
         None => Ok(()),
         Some((fp, f)) => {

@@ -432,7 +432,8 @@ async fn a_lost_answer_to_the_claim_still_publishes_once() {
     s.proxy.set_plan(Plan {
         rate: 1.0,
         kinds: vec![Fault::LostAnswer],
-        only: vec!["DynamoDB.PutItem"],
+        // A batch's claims go in one transaction (single claims when it is refused).
+        only: vec!["DynamoDB.PutItem", "DynamoDB.TransactWriteItems"],
         body_contains: Some("claim#"),
         limit: Some(1),
     });

@@ -83,6 +83,15 @@ pub struct Stats {
     pub publish_entries_after_fault: u64,
     /// Their fingerprints.
     pub after_fault_fingerprints: std::collections::BTreeSet<String>,
+    /// DynamoDB write capacity units the calls would consume, estimated from the request
+    /// bodies (1 per started KiB of each item written; an upper bound, JSON being larger
+    /// than DynamoDB's own item size).
+    pub write_units: u64,
+    /// Every call by operation, S3 included, faults or not.
+    pub all_calls: BTreeMap<String, u64>,
+    /// Read capacity units likewise (strongly consistent: 1 per key or item read, as the
+    /// items read here are under 4 KiB).
+    pub read_units: u64,
 }
 
 impl Stats {
@@ -143,6 +152,25 @@ impl Request {
         }
         let method = self.head[0].split(' ').next().unwrap_or("").to_string();
         (format!("S3.{method}"), false)
+    }
+
+    /// Estimated DynamoDB (write, read) capacity units of this call.
+    fn capacity_units(&self, op: &str) -> (u64, u64) {
+        let body = String::from_utf8_lossy(&self.body);
+        let kib = |n: usize| n.div_ceil(1024).max(1) as u64;
+        match op {
+            "DynamoDB.PutItem" | "DynamoDB.UpdateItem" | "DynamoDB.DeleteItem" => {
+                (kib(self.body.len()), 0)
+            }
+            "DynamoDB.BatchWriteItem" => {
+                let items = body.matches("PutRequest").count().max(1);
+                (items as u64 * kib(self.body.len() / items), 0)
+            }
+            "DynamoDB.GetItem" => (0, 1),
+            // Each key: `{"pk":{"S":...}}`.
+            "DynamoDB.BatchGetItem" => (0, body.matches("\"pk\"").count() as u64),
+            _ => (0, 0),
+        }
     }
 
     /// The body with `%XX` and `+` decoded (form bodies).
@@ -345,6 +373,10 @@ impl Proxy {
     fn draw(&self, req: &Request) -> (String, Option<Fault>) {
         let (op, targeted) = req.operation();
         let mut g = self.inner.lock().unwrap();
+        *g.stats.all_calls.entry(op.clone()).or_default() += 1;
+        let (w, r) = req.capacity_units(&op);
+        g.stats.write_units += w;
+        g.stats.read_units += r;
         if !targeted || !(g.plan.only.is_empty() || g.plan.only.iter().any(|o| op.contains(o))) {
             return (op, None);
         }
