@@ -3,6 +3,7 @@
 use crate::claims::Claims;
 use crate::config::Config;
 use crate::dynamo::DynamoState;
+use crate::lists::Catalogue;
 use crate::publish::{deliver, Publisher};
 use crate::{metrics, now, Failure};
 use serde_json::{json, Value};
@@ -23,7 +24,7 @@ use trailwatch::trigger::{self, Object, Payload, Work};
 
 /// Everything built once per cold start.
 pub struct App<C: Claims, P: Publisher> {
-    pub rules: RuleSet,
+    pub rules: Catalogue,
     pub config: Config,
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -117,6 +118,7 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
     let handle = Handle::current();
     let worker = app.clone();
     let claimer = owner.to_string();
+    let rules = app.rules.rules(&app.s3, now()).await;
     // Reading stops DEADLINE_MARGIN before the deadline; state and delivery may use all
     // but the last second of what is left.
     let stop_ms = deadline_ms.saturating_sub(1000);
@@ -129,10 +131,19 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
                 worker.config.horizon,
             )
             .with_deadline(stop_ms);
-            process(&worker, &handle, state, &works, &claimer, deadline_ms)
+            process(
+                &worker,
+                &rules,
+                &handle,
+                state,
+                &works,
+                &claimer,
+                deadline_ms,
+            )
         }
         None => process(
             &worker,
+            &rules,
             &handle,
             Memory::new(worker.config.horizon),
             &works,
@@ -205,15 +216,17 @@ impl<R: Read> Read for Deadline<R> {
 /// Reads each unit of work, resolves its hits as one batch, delivers its alerts (claimed
 /// as `claimer`) and only then records its sightings. A unit that fails leaves the others
 /// to finish; the first failure is kept in `Summary::unread`.
+#[allow(clippy::too_many_arguments)]
 fn process<C: Claims, P: Publisher, S: State>(
     app: &App<C, P>,
+    rules: &RuleSet,
     handle: &Handle,
     state: S,
     works: &[Work],
     claimer: &str,
     deadline_ms: u64,
 ) -> Summary {
-    let mut pipeline = Pipeline::new(&app.rules, state, app.config.horizon);
+    let mut pipeline = Pipeline::new(rules, state, app.config.horizon);
     let mut sink = Alerts::default();
     let mut summary = Summary::default();
     for work in works {

@@ -11,6 +11,7 @@ pub mod claims;
 pub mod config;
 pub mod dynamo;
 pub mod handler;
+pub mod lists;
 pub mod metrics;
 pub mod publish;
 

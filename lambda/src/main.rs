@@ -5,10 +5,11 @@ use anyhow::{bail, Context};
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use std::sync::Arc;
-use trailwatch::rules::{self, Level, RuleSet};
+use trailwatch::rules;
 use trailwatch_lambda::claims::MemoryClaims;
 use trailwatch_lambda::dynamo::DynamoClaims;
 use trailwatch_lambda::handler::{handle, App};
+use trailwatch_lambda::lists::Catalogue;
 use trailwatch_lambda::publish::SnsPublisher;
 use trailwatch_lambda::{aws, config::Config, now, Failure};
 
@@ -26,24 +27,18 @@ async fn main() -> anyhow::Result<()> {
             dir
         }
     };
-    let (set, diags) = RuleSet::compile_dir(&dir, &rules::list_overrides_from_env(), now());
-    diags
-        .iter()
-        .filter(|d| d.level == Level::Warning)
-        .for_each(|d| tracing::warn!("{d}"));
-    let Some(rules) = set else {
-        let errors: Vec<String> = diags.iter().map(ToString::to_string).collect();
-        bail!("rules do not compile:\n{}", errors.join("\n"));
-    };
-    let mut config = config;
-    config.limits.keep = Some(Arc::new(rules.keep()));
     let clients = aws::clients().await;
+    let rules = Catalogue::load(dir, config.lists.clone(), &clients.s3, now()).await?;
+    let current = rules.rules(&clients.s3, now()).await;
+    let mut config = config;
+    // Lists change values, never the fields rules read: one decoding trie for good.
+    config.limits.keep = Some(Arc::new(current.keep()));
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let publisher = SnsPublisher {
         client: clients.sns.clone(),
         topic_arn: config.topic_arn.clone(),
     };
-    tracing::info!(rules = rules.rules().len(), state = ?config.state_table, "ready");
+    tracing::info!(rules = current.rules().len(), state = ?config.state_table, "ready");
     macro_rules! serve {
         ($claims:expr) => {{
             let app = Arc::new(App {

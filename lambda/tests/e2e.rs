@@ -350,3 +350,54 @@ async fn a_bare_cloudtrail_record_is_accepted() {
     assert_eq!(r["alerts_published"], 1, "{r}");
     assert_eq!(aws.alerts().await.len(), 1);
 }
+
+/// A cross-account AssumeRole from `caller` into 111122223333.
+fn assume_from(caller: &str, id: u32) -> serde_json::Value {
+    json!({"eventVersion":"1.08","eventTime":"2024-05-01T10:00:00Z","eventSource":"sts.amazonaws.com",
+        "eventName":"AssumeRole","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.1",
+        "userIdentity":{"type":"IAMUser","arn":format!("arn:aws:iam::{caller}:user/ci"),"accountId":caller},
+        "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/deploy","roleSessionName":"ci"},
+        "eventID":format!("20000000-0000-4000-8000-{id:012}"),"recipientAccountId":"111122223333"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn named_lists_come_from_s3_and_change_without_a_redeploy() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    let rt = Runtime::start();
+    // Thousands of trusted accounts: far beyond what environment variables can hold.
+    let many: Vec<String> = (0..5000u64)
+        .map(|i| format!("\"{:012}\"", 400_000_000_000 + i))
+        .collect();
+    let lists =
+        |extra: &str| format!("trusted_accounts: [{}{extra}]\n", many.join(", ")).into_bytes();
+    aws.put("config/lists.yaml", lists(", \"777788889999\""))
+        .await;
+    let uri = format!("s3://{}/config/lists.yaml", aws.bucket);
+    let _f = Function::start(
+        &rt,
+        &moto,
+        &[
+            ("ALERT_TOPIC_ARN", &aws.topic_arn),
+            ("STATE_TABLE", &aws.table),
+            ("TRAILWATCH_LISTS_S3", &uri),
+            ("TRAILWATCH_LISTS_REFRESH_SECONDS", "1"),
+        ],
+    );
+    let r = rt.invoke(&assume_from("777788889999", 1)).unwrap();
+    assert_eq!(r["alerts_published"], 0, "a trusted account: {r}");
+    // The account leaves the list: the next invocation after the refresh interval alerts.
+    aws.put("config/lists.yaml", lists("")).await;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let r = rt.invoke(&assume_from("777788889999", 2)).unwrap();
+    assert_eq!(r["alerts_published"], 1, "no longer trusted: {r}");
+    // A broken lists file is refused and the lists in use are kept.
+    aws.put("config/lists.yaml", b"trusted_accounts: [\n".to_vec())
+        .await;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let r = rt.invoke(&assume_from("400000000007", 3)).unwrap();
+    assert_eq!(
+        r["alerts_published"], 0,
+        "still trusted by the lists in use: {r}"
+    );
+}

@@ -184,9 +184,19 @@ fn print_diags(diags: &[Diagnostic]) {
 }
 
 /// Loads and compiles rules; prints diagnostics; `None` if there were errors.
-fn compile(dirs: &[&Path], args: &RuleArgs) -> Result<(Option<RuleSet>, Vec<Diagnostic>)> {
+/// Loads and compiles rules (with their tests when `tests`: `validate` and `test`).
+fn compile(
+    dirs: &[&Path],
+    args: &RuleArgs,
+    tests: bool,
+) -> Result<(Option<RuleSet>, Vec<Diagnostic>)> {
     let dir = load_files(dirs)?;
-    Ok(RuleSet::compile_dir(&dir, &overrides(args)?, now()))
+    let overrides = overrides(args)?;
+    Ok(if tests {
+        RuleSet::compile_dir(&dir, &overrides, now())
+    } else {
+        RuleSet::compile_dir_to_run(&dir, &overrides, now())
+    })
 }
 
 fn as_paths(dirs: &[PathBuf]) -> Vec<&Path> {
@@ -194,7 +204,7 @@ fn as_paths(dirs: &[PathBuf]) -> Vec<&Path> {
 }
 
 fn validate(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
-    let (set, diags) = compile(&as_paths(dirs), args)?;
+    let (set, diags) = compile(&as_paths(dirs), args, true)?;
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.level == Level::Error).count();
     let warnings = diags.len() - errors;
@@ -211,7 +221,7 @@ fn validate(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
 }
 
 fn test(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
-    let (set, diags) = compile(&as_paths(dirs), args)?;
+    let (set, diags) = compile(&as_paths(dirs), args, true)?;
     print_diags(&diags);
     let Some(set) = set else {
         eprintln!("rules have errors; run `trailwatch validate` for the list");
@@ -242,7 +252,7 @@ fn test(dirs: &[PathBuf], args: &RuleArgs) -> Result<ExitCode> {
 }
 
 fn list(dirs: &[PathBuf], args: &RuleArgs, format: ListFormat) -> Result<ExitCode> {
-    let (set, diags) = compile(&as_paths(dirs), args)?;
+    let (set, diags) = compile(&as_paths(dirs), args, false)?;
     print_diags(&diags);
     let Some(set) = set else {
         bail!("rules have errors; run `trailwatch validate`")
@@ -283,7 +293,7 @@ fn scan(
     horizon: i64,
     paths: &[PathBuf],
 ) -> Result<ExitCode> {
-    let (set, diags) = compile(&as_paths(dirs), args)?;
+    let (set, diags) = compile(&as_paths(dirs), args, false)?;
     print_diags(&diags);
     let Some(set) = set else {
         bail!("rules have errors; run `trailwatch validate`")

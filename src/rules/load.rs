@@ -220,15 +220,18 @@ fn read_samples(files: &[RuleFile], out: &mut Samples, all: &mut Vec<Diagnostic>
 pub fn compile(
     rule_files: &[RuleFile],
     list_files: &[RuleFile],
-    sample_files: &[RuleFile],
+    sample_files: Option<&[RuleFile]>,
     overrides: &[(String, Vec<String>)],
     now: i64,
 ) -> (Option<RuleSet>, Vec<Diagnostic>) {
     let mut all = Vec::new();
     let mut lists = Lists::new();
     read_lists(list_files, &mut lists, &mut all);
-    let mut samples = Samples::new();
-    read_samples(sample_files, &mut samples, &mut all);
+    let samples = sample_files.map(|files| {
+        let mut samples = Samples::new();
+        read_samples(files, &mut samples, &mut all);
+        samples
+    });
     for (name, values) in overrides {
         lists.insert(name.clone(), values.clone());
     }
@@ -237,7 +240,9 @@ pub fn compile(
     for f in rule_files {
         let mut diags = Diags::new(&f.path);
         if let Some(root) = parse_file(f, &mut diags) {
-            if let Some(rule) = spec::check(&root, &f.path, &lists, &samples, now, &mut diags) {
+            if let Some(rule) =
+                spec::check(&root, &f.path, &lists, samples.as_ref(), now, &mut diags)
+            {
                 let id_pos = root
                     .as_map()
                     .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("id")))

@@ -313,7 +313,7 @@ impl RuleSet {
         overrides: &[(String, Vec<String>)],
         now: i64,
     ) -> (Option<RuleSet>, Vec<Diagnostic>) {
-        load::compile(rules, lists, &[], overrides, now)
+        load::compile(rules, lists, Some(&[]), overrides, now)
     }
 
     /// Compiles what rule directories hold (rules, lists, samples), as [`RuleSet::compile`];
@@ -323,7 +323,27 @@ impl RuleSet {
         overrides: &[(String, Vec<String>)],
         now: i64,
     ) -> (Option<RuleSet>, Vec<Diagnostic>) {
-        let (set, mut diags) = load::compile(&dir.rules, &dir.lists, &dir.samples, overrides, now);
+        Self::compile_dir_as(dir, overrides, now, true)
+    }
+
+    /// [`RuleSet::compile_dir`] without the rules' tests (nor the samples they use): what
+    /// a process that only evaluates events needs (`scan`, the Lambda), at less cost.
+    pub fn compile_dir_to_run(
+        dir: &RuleDir,
+        overrides: &[(String, Vec<String>)],
+        now: i64,
+    ) -> (Option<RuleSet>, Vec<Diagnostic>) {
+        Self::compile_dir_as(dir, overrides, now, false)
+    }
+
+    fn compile_dir_as(
+        dir: &RuleDir,
+        overrides: &[(String, Vec<String>)],
+        now: i64,
+        tests: bool,
+    ) -> (Option<RuleSet>, Vec<Diagnostic>) {
+        let samples = tests.then_some(&dir.samples[..]);
+        let (set, mut diags) = load::compile(&dir.rules, &dir.lists, samples, overrides, now);
         if dir.problems.is_empty() {
             return (set, diags);
         }

@@ -181,7 +181,7 @@ pub fn check(
     root: &Node,
     file: &str,
     lists: &Lists,
-    samples: &Samples,
+    samples: Option<&Samples>,
     now: i64,
     diags: &mut Diags,
 ) -> Option<Rule> {
@@ -272,10 +272,11 @@ pub fn check(
         .get("suppress")
         .map(|n| suppressions(n, lists, now, diags))
         .unwrap_or_default();
-    let mut tests = f
-        .get("tests")
-        .map(|n| tests(n, lists, samples, diags))
-        .unwrap_or_default();
+    // Without samples the tests are not compiled (a process that only evaluates events).
+    let mut tests = match (f.get("tests"), samples) {
+        (Some(n), Some(samples)) => tests(n, lists, samples, diags),
+        _ => Vec::new(),
+    };
     // A test that sets lists runs the rule compiled with them (errors were reported above).
     for t in tests.iter_mut().filter(|t| !t.lists.is_empty()) {
         let mut with = lists.clone();
