@@ -33,6 +33,9 @@ pub struct App<C: Claims, P: Publisher> {
     pub function: String,
 }
 
+/// SQS messages of one batch processed at once.
+const CONCURRENT_MESSAGES: usize = 4;
+
 /// Stop reading this long before the invocation's deadline, so the error is ours.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(3);
 
@@ -78,14 +81,26 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             )
         }
         Ok(Payload::Sqs(messages)) => {
+            use futures_util::stream::{self, StreamExt};
+            // Messages run side by side (each its own pipeline and claims), so ten slow
+            // files do not share one deadline one after another.
+            let results: Vec<(String, Result<(), Failure>)> = stream::iter(messages)
+                .map(|(id, works)| {
+                    let app = app.clone();
+                    let claimer = format!("{owner}/{id}");
+                    async move {
+                        let result = match works {
+                            Ok(w) => run(app, w, &claimer, deadline_ms).await.map(|_| ()),
+                            Err(why) => Err(Failure::Permanent(why)),
+                        };
+                        (id, result)
+                    }
+                })
+                .buffer_unordered(CONCURRENT_MESSAGES)
+                .collect()
+                .await;
             let mut failures = Vec::new();
-            for (id, works) in messages {
-                let result = match works {
-                    Ok(w) => run(app.clone(), w, &format!("{owner}/{id}"), deadline_ms)
-                        .await
-                        .map(|_| ()),
-                    Err(why) => Err(Failure::Permanent(why)),
-                };
+            for (id, result) in results {
                 match result {
                     Ok(()) => {}
                     Err(Failure::Permanent(why)) => {
