@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue as Av;
 use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
 use aws_sdk_dynamodb::Client;
 
-/// Completed claims are kept this long (seconds) to stop late duplicates.
-pub const CLAIM_RETENTION: i64 = 7 * 86_400;
+/// Claims are kept this long (seconds) to stop late duplicates and redriven inputs.
+const CLAIM_RETENTION: i64 = super::RETENTION;
 
 /// Alert claims in the same table.
 pub struct DynamoClaims {

@@ -20,7 +20,14 @@
 mod claims;
 mod state;
 
-pub use claims::{DynamoClaims, CLAIM_RETENTION};
+pub use claims::DynamoClaims;
+
+/// How long (wall clock) every item outlives its last write, beyond a window's length or
+/// a key's cooldown: 15 days, longer than a dead-letter queue keeps a message (14 days)
+/// plus Lambda's maximum event age (6 hours). So an input redriven from a dead-letter
+/// queue still meets its copies, its windows, its keys and the claims of its alerts, and
+/// is not paged twice.
+pub const RETENTION: i64 = 15 * 86_400;
 pub use state::DynamoState;
 
 use crate::Failure;

@@ -94,6 +94,12 @@ impl DynamoState {
         }
     }
 
+    /// Seconds of wall clock an item outlives its last write: the horizon, and at least
+    /// [`super::RETENTION`].
+    fn retention(&self) -> i64 {
+        self.horizon.max(super::RETENTION)
+    }
+
     /// No call starts after `deadline_ms` (Unix milliseconds).
     pub fn with_deadline(mut self, deadline_ms: u64) -> Self {
         self.deadline_ms = deadline_ms;
@@ -449,11 +455,12 @@ impl State for DynamoState {
 
     fn commit(&mut self) -> Result<bool, StateError> {
         let now = trailwatch_now();
+        let retention = self.retention();
         let mut pages = Vec::new();
         let mut heads = Vec::new();
         for (base, c) in &mut self.windows {
             let (changed, alerted_changed) = c.window.take_changes();
-            let expires = now + c.spec.window + self.horizon;
+            let expires = now + c.spec.window + retention;
             let w = c.spec.bucket_width();
             for key in changed {
                 let page = &c.window.pages[&key];
@@ -480,7 +487,7 @@ impl State for DynamoState {
                         ("pk".to_string(), Av::S(pk.clone())),
                         ("since".to_string(), n(r.since)),
                         ("trigger".to_string(), Av::S(format!("{:016x}", r.trigger))),
-                        ("expires_at".to_string(), n(now + k.cooldown + self.horizon)),
+                        ("expires_at".to_string(), n(now + k.cooldown + retention)),
                     ]),
                     version: k.version,
                 });
@@ -506,7 +513,7 @@ impl State for DynamoState {
     }
 
     fn delivered(&mut self, owner: &str) -> Result<(), StateError> {
-        let expires = trailwatch_now() + self.horizon;
+        let expires = trailwatch_now() + self.retention();
         let mine: Vec<u64> = {
             let mut set = HashSet::new();
             self.sightings
