@@ -41,7 +41,7 @@ test:
 	@$(STEP) fuzz-smoke $(MAKE) fuzz-smoke
 	@$(STEP) --summary
 
-## venv: the Python test packages (moto_server, cfn-lint), pinned in requirements-dev.txt,
+## venv: the Python test packages (moto_server, cfn-lint, pySigma), pinned in requirements-dev.txt,
 ## in a virtual environment of the project's own
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt

@@ -54,6 +54,9 @@ pub struct Alert {
     pub runbook: Option<String>,
     pub references: Vec<String>,
     pub tags: Vec<String>,
+    /// Known false positives the rule names (Sigma rules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub falsepositives: Vec<String>,
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -108,6 +111,7 @@ impl Alert {
             runbook: rule.runbook.clone(),
             references: rule.references.clone(),
             tags: rule.tags.clone(),
+            falsepositives: rule.falsepositives.clone(),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::alert::{Alert, MAX_EVENT_IDS};
 use crate::event::{format_time, Event};
 use crate::rules::matcher::FieldRef;
 use crate::rules::{Rule, Threshold};
-use crate::state::window::{Added, Entry, Spec};
+use crate::state::window::{step_value, Added, Entry, Spec, Steps, MAX_STEPS};
 use crate::state::{fnv, Key, State, StateError};
 use std::collections::BTreeMap;
 
@@ -83,20 +83,34 @@ fn threshold<S: State + ?Sized>(
         identity,
         event_id: e.event_id().map(str::to_string),
         source_ip: e.str("sourceIPAddress").map(str::to_string),
-        distinct: th
-            .distinct
-            .as_ref()
-            .and_then(|d| d.first_text(e))
-            .map(|s| s.into_owned()),
+        distinct: match &th.sequence {
+            Some(seq) => seq.step_of(e).map(step_value),
+            None => th
+                .distinct
+                .as_ref()
+                .and_then(|d| d.first_text(e))
+                .map(|s| s.into_owned()),
+        },
     };
-    if th.distinct.is_some() && entry.distinct.is_none() {
+    let counts_values = th.distinct.is_some() || th.sequence.is_some();
+    if counts_values && entry.distinct.is_none() {
         return Ok(Outcome::Pending);
     }
+    let mut steps = Steps::default();
+    if let Some(seq) = &th.sequence {
+        steps.len = seq.steps.len().min(MAX_STEPS);
+        steps.need = seq.need;
+        steps.ordered = seq.ordered;
+        for (c, s) in steps.counts.iter_mut().zip(&seq.steps) {
+            *c = u32::try_from(s.count).unwrap_or(u32::MAX);
+        }
+    }
     let spec = Spec {
-        count: th.count,
+        count: th.sequence.as_ref().map_or(th.count, |s| s.min_events()),
         window: th.window,
-        distinct: th.distinct.is_some(),
+        distinct: counts_values,
         horizon,
+        steps,
     };
     Ok(match state.window_add(&rule.id, &key, entry, &spec)? {
         Added::Pending => Outcome::Pending,

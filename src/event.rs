@@ -270,6 +270,15 @@ impl FieldPath {
         &self.text
     }
 
+    /// The path of the whole record.
+    pub fn whole() -> &'static FieldPath {
+        static WHOLE: FieldPath = FieldPath {
+            segments: Vec::new(),
+            text: String::new(),
+        };
+        &WHOLE
+    }
+
     /// `self` followed by `rest` (`a.b` joined with `c[*].d` is `a.b.c[*].d`).
     pub fn join(&self, rest: &FieldPath) -> FieldPath {
         FieldPath {

@@ -129,6 +129,13 @@ pub fn text(alert: &Alert, now: i64) -> String {
     if let Some(r) = &alert.runbook {
         let _ = writeln!(s, "\nRunbook: {r}");
     }
+    if !alert.falsepositives.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nKnown false positives: {}",
+            alert.falsepositives.join("; ")
+        );
+    }
     let _ = writeln!(
         s,
         "\nAlert id: {} (reported {})",
@@ -161,6 +168,12 @@ pub fn chatbot(alert: &Alert) -> serde_json::Value {
     let mut next = Vec::new();
     if let Some(r) = &alert.runbook {
         next.push(r.clone());
+    }
+    if !alert.falsepositives.is_empty() {
+        next.push(format!(
+            "Known false positives: {}",
+            alert.falsepositives.join("; ")
+        ));
     }
     next.push(format!(
         "Rule `{}`; alert id `{}`",
@@ -247,12 +260,14 @@ pub fn sns_message(alert: &Alert, now: i64) -> SnsMessage {
             .chain(a.source_ips.iter_mut())
             .chain(a.references.iter_mut())
             .chain(a.tags.iter_mut())
+            .chain(a.falsepositives.iter_mut())
         {
             cut(s, limit / 4);
         }
         a.source_ips.truncate(20);
         a.references.truncate(10);
         a.tags.truncate(20);
+        a.falsepositives.truncate(5);
         msg = build(&a, now);
         limit /= 2;
     }
@@ -298,6 +313,7 @@ mod tests {
             runbook: Some("Call the owner.".into()),
             references: vec![],
             tags: vec![],
+            falsepositives: vec![],
         }
     }
 

@@ -415,6 +415,7 @@ fn make_run_tells_the_attack_story() {
         .collect();
     let want = [
         ("hidden-username-burst", "high", "failure"),
+        ("console-login-success-after-failures", "high", "success"),
         ("console-login-without-mfa", "medium", "success"),
         ("cis-iam-policy-changes", "low", "success"),
         ("admin-policy-attached", "high", "success"),
@@ -430,7 +431,7 @@ fn make_run_tells_the_attack_story() {
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
     assert_eq!(got, want, "{}", run.stdout);
-    assert!(run.stderr.ends_with("29 events, 0 duplicates, 0 malformed, 0 suppressed, 10 alerts (2 deduplicated, 0 untimed)\n"), "{}", run.stderr);
+    assert!(run.stderr.ends_with("29 events, 0 duplicates, 0 malformed, 0 suppressed, 11 alerts (2 deduplicated, 0 untimed)\n"), "{}", run.stderr);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! library as the CLI drives it: in-memory state, one batch per input) and through the
 //! real Lambda binary on moto (DynamoDB state, one invocation per file) give the same
 //! alerts, field for field. The rules are the bundled catalogue plus a threshold of 2,500
-//! events (beyond the old 2,000-event cap of a DynamoDB window) and a `distinct` threshold.
+//! events (beyond the old 2,000-event cap of a DynamoDB window), a `distinct` threshold,
+//! and Sigma correlations (event_count, value_count, temporal and temporal_ordered).
 
 mod support;
 use serde_json::{json, Value};
@@ -49,6 +50,12 @@ fn rules_dir() -> tempfile::TempDir {
     for (name, text) in EXTRA {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
+    // Sigma rules and correlations (thresholds, values, sequences) as the Lambda loads them.
+    std::fs::copy(
+        repo().join("tests/sigma/correlations/correlations.yml"),
+        dir.path().join("sigma-correlations.yml"),
+    )
+    .unwrap();
     dir
 }
 
@@ -122,6 +129,26 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
             reads(file, 1000, minute, 50),
         ));
     }
+    // Five failed sign-ins and then a success from one address, the success's file first:
+    // the native sequence and the Sigma temporal_ordered correlation both cross.
+    let signin = |i: u32, minute: u32, ok: bool| {
+        json!({"eventVersion":"1.08","eventTime":format!("2024-06-02T08:{minute:02}:00Z"),
+            "eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1",
+            "sourceIPAddress":"203.0.113.77","eventType":"AwsConsoleSignIn",
+            "userIdentity":{"type":"IAMUser","userName":"dana","accountId":"111122223333"},
+            "responseElements":{"ConsoleLogin": if ok {"Success"} else {"Failure"}},
+            "eventID":format!("5e900000-0000-4000-8000-{i:012}"),"recipientAccountId":"111122223333"})
+    };
+    out.push((
+        "AWSLogs/sequence/2.json.gz".into(),
+        gzip(&records(&[signin(6, 9, true)])),
+    ));
+    out.push((
+        "AWSLogs/sequence/1.json.gz".into(),
+        gzip(&records(
+            &(1..=5).map(|i| signin(i, i, false)).collect::<Vec<_>>(),
+        )),
+    ));
     out
 }
 
@@ -210,6 +237,20 @@ async fn scan_and_the_lambda_give_the_same_alerts() {
     // Up to 100 ids: the earliest of each page of the window the span covers.
     let n = reads["event_ids"].as_array().unwrap().len();
     assert!((16..=100).contains(&n), "{n}");
+    // The sequence and the Sigma correlations crossed on both sides.
+    assert!(
+        count("console-login-success-after-failures") >= 1,
+        "{:?}",
+        ids(&cli)
+    );
+    // (The event_count "burst" is a step of the temporal_ordered one, which does not say
+    // `generate: true`, so it does not alert on its own.)
+    for sigma in [
+        "9a000000-0000-4000-8000-000000000004", // temporal_ordered, with the burst as a step
+        "9a000000-0000-4000-8000-000000000006", // temporal, 2 of 3
+    ] {
+        assert!(count(sigma) >= 1, "{sigma}: {:?}", ids(&cli));
+    }
     eprintln!(
         "DIFFERENTIAL: {} inputs, {} alerts from {} rules, identical",
         inputs.len(),

@@ -151,7 +151,7 @@ pub fn field_ref(text: &str) -> Result<FieldRef, String> {
 }
 
 /// [`field_ref`], checking the path against the record schema only when `schema`.
-fn field_ref_in(text: &str, schema: bool) -> Result<FieldRef, String> {
+pub fn field_ref_in(text: &str, schema: bool) -> Result<FieldRef, String> {
     if text.contains('|') {
         let alts = text
             .split('|')
@@ -198,6 +198,7 @@ fn field_test(name: &str, field: FieldRef, v: &Node, cx: &mut Ctx) -> Option<Fie
         field,
         ops,
         ignore_case,
+        json_text: false,
     })
 }
 

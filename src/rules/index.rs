@@ -1,6 +1,7 @@
 //! Indexes rules by the `eventName` (or else `eventSource`) values their `match` requires,
 //! so an event meets only the rules that can match it. Rules that constrain neither are
-//! checked against every event.
+//! checked against every event. Values a rule compares ignoring case (every Sigma rule's)
+//! sit in buckets keyed by their lower case, looked up with the event's lower-cased value.
 
 use super::matcher::{Cond, FieldRef, Lit, Op};
 use super::Rule;
@@ -11,6 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 pub struct Index {
     by_name: HashMap<String, Vec<usize>>,
     by_source: HashMap<String, Vec<usize>>,
+    /// Keyed by lower case: rules that compare the value ignoring case.
+    by_name_ci: HashMap<String, Vec<usize>>,
+    by_source_ci: HashMap<String, Vec<usize>>,
     always: Vec<usize>,
 }
 
@@ -21,16 +25,23 @@ impl Index {
             if !r.enabled {
                 continue;
             }
-            if let Some(names) = required(&r.cond, "eventName") {
-                for n in names {
-                    ix.by_name.entry(n).or_default().push(i);
+            let bucket = match (
+                required(&r.cond, "eventName"),
+                required(&r.cond, "eventSource"),
+            ) {
+                (Some((names, false)), _) => Some((names, &mut ix.by_name)),
+                (Some((names, true)), _) => Some((names, &mut ix.by_name_ci)),
+                (None, Some((sources, false))) => Some((sources, &mut ix.by_source)),
+                (None, Some((sources, true))) => Some((sources, &mut ix.by_source_ci)),
+                (None, None) => None,
+            };
+            match bucket {
+                Some((values, map)) => {
+                    for v in values {
+                        map.entry(v).or_default().push(i);
+                    }
                 }
-            } else if let Some(sources) = required(&r.cond, "eventSource") {
-                for s in sources {
-                    ix.by_source.entry(s).or_default().push(i);
-                }
-            } else {
-                ix.always.push(i);
+                None => ix.always.push(i),
             }
         }
         ix
@@ -38,31 +49,31 @@ impl Index {
 
     /// Calls `f` with each candidate rule index, in ascending order, once.
     pub fn for_each_candidate(&self, e: &Event, f: &mut dyn FnMut(usize)) {
-        let empty: &[usize] = &[];
-        let by_name = e
-            .event_name()
-            .and_then(|n| self.by_name.get(n))
-            .map_or(empty, Vec::as_slice);
-        let by_source = e
-            .event_source()
-            .and_then(|s| self.by_source.get(s))
-            .map_or(empty, Vec::as_slice);
-        // Each rule sits in exactly one bucket, so a three-way merge yields no duplicates.
-        let (mut a, mut b, mut c) = (0, 0, 0);
-        loop {
-            let next = [by_name.get(a), by_source.get(b), self.always.get(c)]
-                .into_iter()
-                .flatten()
-                .min()
-                .copied();
-            let Some(i) = next else { break };
-            if by_name.get(a) == Some(&i) {
-                a += 1;
-            } else if by_source.get(b) == Some(&i) {
-                b += 1;
-            } else {
-                c += 1;
+        fn exact<'m>(map: &'m HashMap<String, Vec<usize>>, v: Option<&str>) -> &'m [usize] {
+            v.and_then(|v| map.get(v)).map_or(&[], Vec::as_slice)
+        }
+        fn folded<'m>(map: &'m HashMap<String, Vec<usize>>, v: Option<&str>) -> &'m [usize] {
+            if map.is_empty() {
+                return &[];
             }
+            v.and_then(|v| map.get(&v.to_lowercase()))
+                .map_or(&[], Vec::as_slice)
+        }
+        let lists = [
+            exact(&self.by_name, e.event_name()),
+            exact(&self.by_source, e.event_source()),
+            folded(&self.by_name_ci, e.event_name()),
+            folded(&self.by_source_ci, e.event_source()),
+            &self.always,
+        ];
+        // Each rule sits in exactly one bucket, so merging the lists yields no duplicates.
+        let mut at = [0usize; 5];
+        loop {
+            let next = (0..lists.len())
+                .filter_map(|k| lists[k].get(at[k]).map(|i| (*i, k)))
+                .min();
+            let Some((i, k)) = next else { break };
+            at[k] += 1;
             f(i);
         }
     }
@@ -78,26 +89,30 @@ impl Index {
 /// `("*", [])` when it is checked against every event.
 pub fn keys(rule: &Rule) -> (&'static str, Vec<String>) {
     for field in ["eventName", "eventSource"] {
-        if let Some(values) = required(&rule.cond, field) {
+        if let Some((values, _)) = required(&rule.cond, field) {
             return (field, values.into_iter().collect());
         }
     }
     ("*", Vec::new())
 }
 
-/// The literal values `field` must have for `cond` to match, when `cond` pins them down.
-fn required(cond: &Cond, field: &str) -> Option<BTreeSet<String>> {
+/// The literal values `field` must have for `cond` to match, when `cond` pins them down,
+/// and whether they are compared ignoring case (then they are in lower case).
+fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
     match cond {
         Cond::Test(t) => {
             let FieldRef::Path(p) = &t.field else {
                 return None;
             };
-            if p.as_str() != field || t.ignore_case {
+            if p.as_str() != field {
                 return None;
             }
+            // Operators fold their literals when they ignore case.
             t.ops.iter().find_map(|op| match op {
-                Op::Equals(Lit::Text { text, num: None }) => Some(BTreeSet::from([text.clone()])),
-                Op::Set(s) => Some(s.iter().cloned().collect()),
+                Op::Equals(Lit::Text { text, num: None }) => {
+                    Some((BTreeSet::from([text.clone()]), t.ignore_case))
+                }
+                Op::Set(s) => Some((s.iter().cloned().collect(), t.ignore_case)),
                 _ => None,
             })
         }
@@ -105,12 +120,23 @@ fn required(cond: &Cond, field: &str) -> Option<BTreeSet<String>> {
         Cond::All(parts) => parts
             .iter()
             .filter_map(|c| required(c, field))
-            .min_by_key(BTreeSet::len),
-        // One branch is enough: every branch must pin the field.
-        Cond::Any(parts) => parts.iter().try_fold(BTreeSet::new(), |mut acc, c| {
-            acc.extend(required(c, field)?);
-            Some(acc)
-        }),
+            .min_by_key(|(s, _)| s.len()),
+        // One branch is enough: every branch must pin the field; mixed case rules go to
+        // the folded bucket.
+        Cond::Any(parts) => {
+            let all: Option<Vec<_>> = parts.iter().map(|c| required(c, field)).collect();
+            let all = all?;
+            let ci = all.iter().any(|(_, ci)| *ci);
+            let mut out = BTreeSet::new();
+            for (values, _) in all {
+                out.extend(
+                    values
+                        .into_iter()
+                        .map(|v| if ci { v.to_lowercase() } else { v }),
+                );
+            }
+            Some((out, ci))
+        }
         Cond::Not(_) => None,
     }
 }
@@ -153,7 +179,7 @@ mod tests {
                 .map(|i| set.rules()[i].id.clone())
                 .collect()
         };
-        let always = ["c-everything", "f-not-name", "g-ci-name", "h-half"];
+        let always = ["c-everything", "f-not-name", "h-half"];
         assert_eq!(
             ids(json!({"eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com"})),
             [
@@ -172,19 +198,17 @@ mod tests {
                 "c-everything",
                 "e-either",
                 "f-not-name",
-                "g-ci-name",
                 "h-half"
             ]
         );
         assert_eq!(
             ids(json!({"eventName":"StopLogging","eventSource":"cloudtrail.amazonaws.com"})),
-            [
-                "c-everything",
-                "d-trail",
-                "f-not-name",
-                "g-ci-name",
-                "h-half"
-            ]
+            ["c-everything", "d-trail", "f-not-name", "h-half"]
+        );
+        // A rule that ignores case is found whatever the case of the event's name.
+        assert_eq!(
+            ids(json!({"eventName":"CONSOLELOGIN"})),
+            ["c-everything", "f-not-name", "g-ci-name", "h-half"]
         );
         assert_eq!(ids(json!({"eventVersion":"1.08"})), always);
     }

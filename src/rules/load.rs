@@ -3,7 +3,7 @@
 use super::diag::{Diagnostic, Diags, Level};
 use super::samples::{self, Samples};
 use super::yaml::{self, Node};
-use super::{spec, Lists, RuleSet};
+use super::{sigma, spec, Lists, Rule, RuleSet};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -237,29 +237,72 @@ pub fn compile(
     }
     let mut rules = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
+    let mut add =
+        |rule: Rule, id_pos: yaml::Pos, diags: &mut Diags, rules: &mut Vec<Rule>| match ids
+            .get(&rule.id)
+        {
+            Some(first) => {
+                diags.error(
+                    id_pos,
+                    format!("duplicate rule id '{}' (also in {first})", rule.id),
+                );
+                false
+            }
+            None => {
+                ids.insert(rule.id.clone(), rule.file.clone());
+                rules.push(rule);
+                true
+            }
+        };
+    // Sigma names and ids, for correlations.
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut pending = Vec::new();
     for f in rule_files {
         let mut diags = Diags::new(&f.path);
-        if let Some(root) = parse_file(f, &mut diags) {
+        let docs = match yaml::parse_docs(&f.text, usize::MAX) {
+            Ok(docs) if docs.is_empty() => {
+                diags.error(yaml::Pos { line: 1, col: 1 }, "empty file");
+                Vec::new()
+            }
+            Ok(docs) => docs,
+            Err(e) => {
+                diags.error(e.pos, e.message);
+                Vec::new()
+            }
+        };
+        if sigma::is_sigma(&docs) {
+            let loaded = sigma::read(&docs, &f.path, &lists, samples.as_ref(), &mut diags);
+            for (rule, name, pos) in loaded.rules {
+                let id = rule.id.clone();
+                if add(rule, pos, &mut diags, &mut rules) {
+                    for key in std::iter::once(id).chain(name) {
+                        names.insert(key, rules.len() - 1);
+                    }
+                }
+            }
+            pending.extend(loaded.correlations);
+        } else if docs.len() > 1 {
+            // A native rule is one document: the parser says where the second begins.
+            if let Err(e) = yaml::parse(&f.text) {
+                diags.error(e.pos, e.message);
+            }
+        } else if let Some(root) = docs.first() {
             if let Some(rule) =
-                spec::check(&root, &f.path, &lists, samples.as_ref(), now, &mut diags)
+                spec::check(root, &f.path, &lists, samples.as_ref(), now, &mut diags)
             {
                 let id_pos = root
                     .as_map()
                     .and_then(|m| m.iter().find(|(k, _)| k.text() == Some("id")))
                     .map(|(_, v)| v.pos)
                     .unwrap_or_default();
-                match ids.get(&rule.id) {
-                    Some(first) => diags.error(
-                        id_pos,
-                        format!("duplicate rule id '{}' (also in {first})", rule.id),
-                    ),
-                    None => {
-                        ids.insert(rule.id.clone(), f.path.clone());
-                        rules.push(rule);
-                    }
-                }
+                add(rule, id_pos, &mut diags, &mut rules);
             }
         }
+        all.extend(diags.list);
+    }
+    for (rule, pos, file) in sigma::resolve(pending, &mut rules, &names, &mut all) {
+        let mut diags = Diags::new(&file);
+        add(rule, pos, &mut diags, &mut rules);
         all.extend(diags.list);
     }
     all.sort();

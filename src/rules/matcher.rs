@@ -56,6 +56,8 @@ pub enum FieldRef {
     Outcome,
     /// `a|b`: the values of the first alternative that has any.
     First(Vec<FieldRef>),
+    /// The whole record (Sigma keyword searches read its JSON text).
+    Record,
 }
 
 /// A value read from an event.
@@ -70,6 +72,14 @@ impl<'a> Val<'a> {
         match *self {
             Val::Json(v) => scalar_text(v),
             Val::Str(s) => Some(Cow::Borrowed(s)),
+        }
+    }
+
+    /// The text, or for an object or array its compact JSON.
+    fn text_or_json(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            Val::Json(v @ (Value::Object(_) | Value::Array(_))) => Some(Cow::Owned(v.to_string())),
+            _ => self.text(),
         }
     }
 
@@ -106,6 +116,7 @@ impl FieldRef {
             } else {
                 "success"
             })),
+            FieldRef::Record => f(Val::Json(e.value())),
             FieldRef::First(alts) => {
                 for alt in alts {
                     let mut any = false;
@@ -139,6 +150,7 @@ impl FieldRef {
             FieldRef::Path(p) | FieldRef::Arn(_, p) => vec![p],
             FieldRef::Account | FieldRef::Outcome => Vec::new(),
             FieldRef::First(alts) => alts.iter().flat_map(FieldRef::paths).collect(),
+            FieldRef::Record => vec![FieldPath::whole()],
         }
     }
 
@@ -213,6 +225,7 @@ impl FieldRef {
             FieldRef::Arn(part, p) => format!("{}({p})", ArnPart::NAMES[*part as usize - 1]),
             FieldRef::Account => "account_id".into(),
             FieldRef::Outcome => "outcome".into(),
+            FieldRef::Record => "(the record)".into(),
             FieldRef::First(alts) => alts
                 .iter()
                 .map(FieldRef::label)
@@ -353,6 +366,9 @@ pub struct FieldTest {
     pub field: FieldRef,
     pub ops: Vec<Op>,
     pub ignore_case: bool,
+    /// Objects and arrays compare as their compact JSON text (Sigma's convention, as SIEM
+    /// backends do), instead of having no text.
+    pub json_text: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -460,14 +476,15 @@ impl FieldTest {
             }
             _ => {
                 let mut hit = false;
-                values(&mut |v| hit = hit || value_holds(op, v, ic));
+                let json = self.json_text;
+                values(&mut |v| hit = hit || value_holds(op, v, ic, json));
                 hit
             }
         }
     }
 }
 
-fn value_holds(op: &Op, v: Val<'_>, ic: bool) -> bool {
+fn value_holds(op: &Op, v: Val<'_>, ic: bool, json: bool) -> bool {
     if let Op::Equals(Lit::Null) = op {
         return v.is_null();
     }
@@ -479,7 +496,8 @@ fn value_holds(op: &Op, v: Val<'_>, ic: bool) -> bool {
             CmpOp::Lte => x <= *n,
         });
     }
-    let Some(text) = v.text() else { return false };
+    let text = if json { v.text_or_json() } else { v.text() };
+    let Some(text) = text else { return false };
     let text = if ic && !matches!(op, Op::Regex(_) | Op::Cidr(_)) {
         Cow::Owned(text.to_lowercase())
     } else {

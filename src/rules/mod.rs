@@ -2,7 +2,8 @@
 //!
 //! `yaml` keeps positions, `spec` checks a rule file into a [`Rule`] (all problems at
 //! once), `cond` compiles `match` trees into `matcher` operators, `index` makes sure an
-//! event meets only the rules that can match its `eventSource`/`eventName`.
+//! event meets only the rules that can match its `eventSource`/`eventName`. `sigma` reads
+//! Sigma rules into the same [`Rule`]s.
 
 pub mod cond;
 pub mod diag;
@@ -12,6 +13,7 @@ pub mod listing;
 mod load;
 pub mod matcher;
 pub mod samples;
+mod sigma;
 pub mod spec;
 pub mod yaml;
 
@@ -91,6 +93,41 @@ pub struct Threshold {
     pub window: i64,
     pub group_by: Vec<FieldRef>,
     pub distinct: Option<FieldRef>,
+    /// Steps that must happen within the window (the rule's condition is any step's).
+    pub sequence: Option<Sequence>,
+}
+
+/// A sequence of steps within one window and group: a burst of failed sign-ins then a
+/// success, or Sigma's `temporal` and `temporal_ordered` correlations.
+#[derive(Debug, Clone)]
+pub struct Sequence {
+    pub steps: Vec<Step>,
+    /// Steps happen one after another in event time.
+    pub ordered: bool,
+    /// How many steps must happen (all, for an ordered sequence).
+    pub need: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub cond: Cond,
+    /// Events the step needs.
+    pub count: usize,
+}
+
+impl Sequence {
+    /// The first step `e` belongs to.
+    pub fn step_of(&self, e: &Event) -> Option<usize> {
+        self.steps.iter().position(|s| s.cond.matches(e))
+    }
+
+    /// The fewest events that can meet the sequence.
+    pub fn min_events(&self) -> usize {
+        let mut counts: Vec<usize> = self.steps.iter().map(|s| s.count).collect();
+        counts.sort_unstable();
+        counts.iter().take(self.need).sum()
+    }
 }
 
 /// One alert per key (per `cooldown` seconds of event time, if given).
@@ -148,6 +185,8 @@ pub struct Rule {
     pub runbook: Option<String>,
     pub references: Vec<String>,
     pub tags: Vec<String>,
+    /// Known false positives (Sigma's `falsepositives`), copied into alerts.
+    pub falsepositives: Vec<String>,
     pub enabled: bool,
     pub cond: Cond,
     pub on_failure: OnFailure,

@@ -2,10 +2,14 @@
 
 use super::cond::{self, Ctx};
 use super::diag::{did_you_mean, Diags};
+use super::matcher::Cond;
 use super::samples::{self, Samples};
 use super::yaml::{Kind, Node, Pos, Scalar};
-use super::{Dedup, Lists, OnFailure, Rule, RuleTest, Severity, Suppression, Threshold};
+use super::{
+    Dedup, Lists, OnFailure, Rule, RuleTest, Sequence, Severity, Step, Suppression, Threshold,
+};
 use crate::event::parse_time;
+use crate::state::window::MAX_STEPS;
 
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -19,11 +23,14 @@ const RULE_KEYS: &[&str] = &[
     "match",
     "on_failure",
     "threshold",
+    "sequence",
     "dedup",
     "suppress",
     "tests",
 ];
 const THRESHOLD_KEYS: &[&str] = &["count", "window", "group_by", "distinct"];
+const SEQUENCE_KEYS: &[&str] = &["window", "group_by", "ordered", "need", "steps"];
+const STEP_KEYS: &[&str] = &["name", "match", "count"];
 const DEDUP_KEYS: &[&str] = &["key", "cooldown"];
 const SUPPRESS_KEYS: &[&str] = &["match", "reason", "owner", "expires"];
 const TEST_KEYS: &[&str] = &["name", "lists", "event", "events", "expect"];
@@ -77,7 +84,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn text(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
+pub(super) fn text(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
     match node.scalar() {
         Some(Scalar::Str(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Scalar::Int(_)) | Some(Scalar::Float(_)) => node.text().map(str::to_string),
@@ -91,7 +98,7 @@ fn text(node: &Node, what: &str, diags: &mut Diags) -> Option<String> {
     }
 }
 
-fn text_list(node: &Node, what: &str, diags: &mut Diags) -> Vec<String> {
+pub(super) fn text_list(node: &Node, what: &str, diags: &mut Diags) -> Vec<String> {
     match node.as_seq() {
         Some(items) => items.iter().filter_map(|i| text(i, what, diags)).collect(),
         None => {
@@ -108,7 +115,7 @@ fn text_list(node: &Node, what: &str, diags: &mut Diags) -> Vec<String> {
 const MAX_DURATION: i64 = 366 * 86_400;
 
 /// How a wrong value is shown: `'five'`, `"5" (quoted, so it is text)`, or `a list`.
-fn found(node: &Node) -> String {
+pub(super) fn found(node: &Node) -> String {
     match &node.kind {
         Kind::Scalar { text, plain: false } if text.trim().parse::<f64>().is_ok() => {
             format!("\"{text}\" (quoted, so it is text; remove the quotes)")
@@ -163,7 +170,11 @@ pub fn duration(node: &Node, what: &str, diags: &mut Diags) -> Option<i64> {
     parsed
 }
 
-fn field_refs(node: &Node, what: &str, diags: &mut Diags) -> Vec<super::matcher::FieldRef> {
+pub(super) fn field_refs(
+    node: &Node,
+    what: &str,
+    diags: &mut Diags,
+) -> Vec<super::matcher::FieldRef> {
     let items = node.items();
     let mut out = Vec::new();
     for item in items {
@@ -247,8 +258,9 @@ pub fn check(
             true
         }
     };
-    let cond = f.required("match", "the rule", diags).and_then(|n| {
-        cond::compile(
+    let seq_node = f.get("sequence");
+    let cond = match (f.get("match"), seq_node) {
+        (Some(n), _) => cond::compile(
             n,
             &mut Ctx {
                 lists,
@@ -256,18 +268,40 @@ pub fn check(
                 relative: false,
             },
         )
-    });
+        .map(Some),
+        (None, Some(_)) => Some(None),
+        (None, None) => {
+            f.required("match", "the rule", diags);
+            None
+        }
+    };
     let on_failure = f
         .get("on_failure")
         .map_or(Some(OnFailure::Alert), |n| on_failure(n, diags));
-    let threshold = f.get("threshold").and_then(|n| threshold(n, diags));
+    let mut threshold = f.get("threshold").and_then(|n| threshold(n, diags));
     let dedup = f.get("dedup").and_then(|n| dedup(n, diags));
-    if let (Some(_), Some(n)) = (f.get("threshold"), f.get("dedup")) {
+    for other in ["threshold", "sequence"] {
+        if let (Some(_), Some(n)) = (f.get(other), f.get("dedup")) {
+            diags.error(
+                n.pos,
+                format!("dedup does not apply to a {other} rule: a {other} already alerts once per group and span"),
+            );
+        }
+    }
+    if let (Some(_), Some(n)) = (f.get("threshold"), seq_node) {
         diags.error(
             n.pos,
-            "dedup does not apply to a threshold rule: a threshold already alerts once per group and span",
+            "a rule has either a threshold or a sequence, not both",
         );
     }
+    // A sequence's condition is its steps', each also meeting the rule's `match`.
+    let cond = match (cond, seq_node) {
+        (Some(common), Some(n)) => sequence(n, common.as_ref(), lists, diags).map(|(th, any)| {
+            threshold = Some(th);
+            any
+        }),
+        (c, _) => c.flatten(),
+    };
     let suppressions = f
         .get("suppress")
         .map(|n| suppressions(n, lists, now, diags))
@@ -279,6 +313,13 @@ pub fn check(
     };
     // A test that sets lists runs the rule compiled with them (errors were reported above).
     for t in tests.iter_mut().filter(|t| !t.lists.is_empty()) {
+        if seq_node.is_some() {
+            diags.error(
+                t.pos,
+                "a test of a sequence rule cannot set lists (its steps are compiled once)",
+            );
+            continue;
+        }
         let mut with = lists.clone();
         with.extend(t.lists.iter().cloned());
         let mut scratch = Diags::new(file);
@@ -305,19 +346,7 @@ pub fn check(
         return None;
     }
     let title = title?;
-    // A title that already speaks of the failure gets no "(failed: …)".
-    let title_shows_outcome = title.iter().any(|p| match p {
-        cond::Piece::Field(alts, _) => alts.iter().any(|f| {
-            f.paths()
-                .iter()
-                .any(|p| matches!(p.root(), Some("errorCode" | "errorMessage")))
-        }),
-        cond::Piece::Text(t) => {
-            let t = t.to_ascii_lowercase();
-            ["fail", "denied", "error"].iter().any(|w| t.contains(w))
-        }
-        cond::Piece::Count => false,
-    });
+    let title_shows_outcome = shows_outcome(&title);
     Some(Rule {
         id: id?,
         file: file.to_string(),
@@ -328,6 +357,7 @@ pub fn check(
         runbook,
         references,
         tags,
+        falsepositives: Vec::new(),
         enabled,
         cond: cond?,
         on_failure: on_failure?,
@@ -335,6 +365,22 @@ pub fn check(
         dedup,
         suppressions,
         tests,
+    })
+}
+
+/// Whether a title already speaks of a failure (it then gets no "(failed: …)").
+pub(super) fn shows_outcome(title: &[cond::Piece]) -> bool {
+    title.iter().any(|p| match p {
+        cond::Piece::Field(alts, _) => alts.iter().any(|f| {
+            f.paths()
+                .iter()
+                .any(|p| matches!(p.root(), Some("errorCode" | "errorMessage")))
+        }),
+        cond::Piece::Text(t) => {
+            let t = t.to_ascii_lowercase();
+            ["fail", "denied", "error"].iter().any(|w| t.contains(w))
+        }
+        cond::Piece::Count => false,
     })
 }
 
@@ -402,7 +448,127 @@ fn threshold(n: &Node, diags: &mut Diags) -> Option<Threshold> {
         window: window?,
         group_by,
         distinct,
+        sequence: None,
     })
+}
+
+/// `sequence: {window, group_by, ordered, need, steps: [{name, match, count}]}` into a
+/// threshold with steps, and the rule's condition (any step).
+fn sequence(
+    n: &Node,
+    common: Option<&Cond>,
+    lists: &Lists,
+    diags: &mut Diags,
+) -> Option<(Threshold, Cond)> {
+    let f = Fields::new(n, "sequence", SEQUENCE_KEYS, diags)?;
+    let window = f
+        .required("window", "sequence", diags)
+        .and_then(|w| duration(w, "window", diags));
+    let group_by = f
+        .get("group_by")
+        .map(|g| field_refs(g, "group_by", diags))
+        .unwrap_or_default();
+    let ordered = match f.get("ordered").map(|n| (n, n.scalar())) {
+        None => true,
+        Some((_, Some(Scalar::Bool(b)))) => b,
+        Some((n, _)) => {
+            diags.error(n.pos, "ordered takes true or false");
+            true
+        }
+    };
+    let steps_node = f.required("steps", "sequence", diags)?;
+    let Some(items) = steps_node
+        .as_seq()
+        .filter(|i| (2..=MAX_STEPS).contains(&i.len()))
+    else {
+        diags.error(
+            steps_node.pos,
+            format!("steps must be a list of 2 to {MAX_STEPS} steps"),
+        );
+        return None;
+    };
+    let mut steps = Vec::new();
+    for item in items {
+        let Some(sf) = Fields::new(item, "a step", STEP_KEYS, diags) else {
+            continue;
+        };
+        let name = sf
+            .required("name", "the step", diags)
+            .and_then(|n| text(n, "name", diags));
+        let cond = sf.required("match", "the step", diags).and_then(|m| {
+            cond::compile(
+                m,
+                &mut Ctx {
+                    lists,
+                    diags,
+                    relative: false,
+                },
+            )
+        });
+        let count = sf.get("count").map_or(Some(1), |c| match c.scalar() {
+            Some(Scalar::Int(i)) if (1..=100_000).contains(&i) => Some(i as usize),
+            _ => {
+                diags.error(
+                    c.pos,
+                    format!(
+                        "count must be a whole number from 1 to 100000, found {}",
+                        found(c)
+                    ),
+                );
+                None
+            }
+        });
+        if let (Some(name), Some(cond), Some(count)) = (name, cond, count) {
+            let cond = match common {
+                Some(c) => Cond::All(vec![c.clone(), cond]),
+                None => cond,
+            };
+            steps.push(Step { name, cond, count });
+        }
+    }
+    let need = match f.get("need") {
+        None => Some(steps.len()),
+        Some(_) if ordered => {
+            diags.error(
+                f.get("need")?.pos,
+                "need applies to an unordered sequence (ordered: false); an ordered one needs every step",
+            );
+            None
+        }
+        Some(c) => match c.scalar() {
+            Some(Scalar::Int(i)) if i >= 1 && (i as usize) <= items.len() => Some(i as usize),
+            _ => {
+                diags.error(
+                    c.pos,
+                    format!(
+                        "need must be a number of steps from 1 to {}, found {}",
+                        items.len(),
+                        found(c)
+                    ),
+                );
+                None
+            }
+        },
+    };
+    if steps.len() != items.len() {
+        return None;
+    }
+    let any = Cond::Any(steps.iter().map(|s| s.cond.clone()).collect());
+    let seq = Sequence {
+        steps,
+        ordered,
+        need: need?,
+    };
+    Some((
+        Threshold {
+            count: seq.min_events(),
+            window: window?,
+            group_by,
+            distinct: None,
+            sequence: Some(seq),
+        },
+        any,
+    ))
 }
 
 fn dedup(n: &Node, diags: &mut Diags) -> Option<Dedup> {
@@ -511,7 +677,12 @@ fn test_lists(n: &Node, lists: &Lists, diags: &mut Diags) -> Vec<(String, Vec<St
     out
 }
 
-fn tests(n: &Node, lists: &Lists, samples: &Samples, diags: &mut Diags) -> Vec<RuleTest> {
+pub(super) fn tests(
+    n: &Node,
+    lists: &Lists,
+    samples: &Samples,
+    diags: &mut Diags,
+) -> Vec<RuleTest> {
     let Some(items) = n.as_seq() else {
         diags.error(n.pos, "tests must be a list of test cases");
         return Vec::new();

@@ -173,8 +173,16 @@ enum Frame {
     Map(Pos, Vec<(Node, Node)>, Option<Node>),
 }
 
+/// Most documents a file may hold (Sigma files put rules and correlations side by side).
+const MAX_DOCS: usize = 64;
+
 /// Parses one YAML document into a positioned tree. An empty document gives `None`.
 pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
+    Ok(parse_docs(src, 1)?.pop())
+}
+
+/// Parses up to `max_docs` `---`-separated documents (empty ones are left out).
+pub fn parse_docs(src: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     if src.len() > MAX_YAML_BYTES {
         return Err(YamlError {
             pos: Pos { line: 1, col: 1 },
@@ -183,7 +191,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
         });
     }
     let mut stack: Vec<Frame> = Vec::new();
-    let mut root: Option<Node> = None;
+    let mut roots: Vec<Node> = Vec::new();
     let mut nodes = 0usize;
     let mut docs = 0usize;
     for item in Parser::new_from_str(src) {
@@ -200,59 +208,62 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             },
         })?;
         let pos = pos_of(&span);
-        let finished = match event {
-            Event::DocumentStart(_) => {
-                docs += 1;
-                if docs > 1 {
-                    return Err(YamlError {
-                        pos,
-                        message: "only one YAML document per file (remove the second `---`)".into(),
-                    });
+        let finished =
+            match event {
+                Event::DocumentStart(_) => {
+                    docs += 1;
+                    if docs > max_docs.min(MAX_DOCS) {
+                        return Err(YamlError {
+                            pos,
+                            message: if max_docs == 1 {
+                                "only one YAML document per file (remove the second `---`)".into()
+                            } else {
+                                format!("more than {} YAML documents", max_docs.min(MAX_DOCS))
+                            },
+                        });
+                    }
+                    None
                 }
-                None
-            }
-            Event::Alias(_) => {
-                return Err(YamlError {
+                Event::Alias(_) => return Err(YamlError {
                     pos,
                     message:
                         "YAML aliases (*name) are not supported in rule files; write the value out"
                             .into(),
-                })
-            }
-            Event::Scalar(text, style, _, _) => Some(Node {
-                pos,
-                kind: Kind::Scalar {
-                    text: text.into_owned(),
-                    plain: matches!(style, ScalarStyle::Plain),
-                },
-            }),
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(YamlError {
-                        pos,
-                        message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                }),
+                Event::Scalar(text, style, _, _) => Some(Node {
+                    pos,
+                    kind: Kind::Scalar {
+                        text: text.into_owned(),
+                        plain: matches!(style, ScalarStyle::Plain),
+                    },
+                }),
+                Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(YamlError {
+                            pos,
+                            message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                        });
+                    }
+                    stack.push(if matches!(event, Event::SequenceStart(..)) {
+                        Frame::Seq(pos, Vec::new())
+                    } else {
+                        Frame::Map(pos, Vec::new(), None)
                     });
+                    None
                 }
-                stack.push(if matches!(event, Event::SequenceStart(..)) {
-                    Frame::Seq(pos, Vec::new())
-                } else {
-                    Frame::Map(pos, Vec::new(), None)
-                });
-                None
-            }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq(p, items)) => Some(Node {
-                    pos: p,
-                    kind: Kind::Seq(items),
-                }),
-                Some(Frame::Map(p, entries, _)) => Some(Node {
-                    pos: p,
-                    kind: Kind::Map(entries),
-                }),
-                None => None,
-            },
-            _ => None,
-        };
+                Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                    Some(Frame::Seq(p, items)) => Some(Node {
+                        pos: p,
+                        kind: Kind::Seq(items),
+                    }),
+                    Some(Frame::Map(p, entries, _)) => Some(Node {
+                        pos: p,
+                        kind: Kind::Map(entries),
+                    }),
+                    None => None,
+                },
+                _ => None,
+            };
         let Some(node) = finished else { continue };
         nodes += 1;
         if nodes > MAX_NODES {
@@ -262,7 +273,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             });
         }
         match stack.last_mut() {
-            None => root = Some(node),
+            None => roots.push(node),
             Some(Frame::Seq(_, items)) => items.push(node),
             Some(Frame::Map(_, entries, key)) => match key.take() {
                 None => {
@@ -289,7 +300,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, YamlError> {
             },
         }
     }
-    Ok(root)
+    Ok(roots)
 }
 
 #[cfg(test)]

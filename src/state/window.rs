@@ -56,6 +56,75 @@ pub struct Spec {
     pub distinct: bool,
     /// How late an event may arrive and still join.
     pub horizon: i64,
+    /// A sequence: the events of each step (their `distinct` is [`step_value`]).
+    pub steps: Steps,
+}
+
+/// Most steps a sequence has.
+pub const MAX_STEPS: usize = 8;
+
+/// The steps of a sequence (Sigma's `temporal`, `temporal_ordered`): within one span,
+/// step `i` needs `counts[i]` events, `need` steps must be met, and when `ordered` they
+/// are met one after another in event time (events of the same second in either order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    pub len: usize,
+    pub counts: [u32; MAX_STEPS],
+    pub need: usize,
+    pub ordered: bool,
+}
+
+/// The `distinct` value that marks an event of step `i`.
+pub fn step_value(i: usize) -> String {
+    format!("step {i}")
+}
+
+impl Steps {
+    /// Whether the events of `span` (earliest first) meet the steps.
+    fn met(&self, span: &[(Slot, PageKey)]) -> bool {
+        let marks: Vec<u64> = (0..self.len)
+            .map(|i| fnv(&[step_value(i).as_bytes()]).max(1))
+            .collect();
+        let step_of = |s: &Slot| marks.iter().position(|m| *m == s.distinct);
+        if !self.ordered {
+            let mut seen = [0u32; MAX_STEPS];
+            for (s, _) in span {
+                if let Some(i) = step_of(s) {
+                    seen[i] += 1;
+                }
+            }
+            let met = (0..self.len)
+                .filter(|i| seen[*i] >= self.counts[*i])
+                .count();
+            return met >= self.need;
+        }
+        // Greedy: each step takes its earliest events, so the next step may start as
+        // early as possible; events of one second may count in any order.
+        let (mut step, mut got) = (0usize, 0u32);
+        let mut i = 0;
+        while i < span.len() && step < self.len {
+            let t = span[i].0.time;
+            let end = i + span[i..].partition_point(|(s, _)| s.time == t);
+            let mut progressed = true;
+            let mut used = vec![false; end - i];
+            while progressed && step < self.len {
+                progressed = false;
+                for (k, (s, _)) in span[i..end].iter().enumerate() {
+                    if !used[k] && step < self.len && step_of(s) == Some(step) {
+                        used[k] = true;
+                        got += 1;
+                        progressed = true;
+                        if got >= self.counts[step] {
+                            step += 1;
+                            got = 0;
+                        }
+                    }
+                }
+            }
+            i = end;
+        }
+        step >= self.need.min(self.len)
+    }
 }
 
 /// Time buckets per window length.
@@ -318,7 +387,13 @@ impl Window {
                 j += 1;
             }
             let span = &eligible[i..j];
-            let n = if spec.distinct {
+            let n = if spec.steps.len > 0 {
+                if spec.steps.met(span) {
+                    spec.count
+                } else {
+                    0
+                }
+            } else if spec.distinct {
                 let mut vals: Vec<u64> = span
                     .iter()
                     .map(|(s, _)| s.distinct)
@@ -412,6 +487,12 @@ mod tests {
         window: 600,
         distinct: false,
         horizon: 3600,
+        steps: Steps {
+            len: 0,
+            counts: [0; MAX_STEPS],
+            need: 0,
+            ordered: false,
+        },
     };
 
     fn entry(t: i64, d: Option<&str>) -> Entry {
@@ -526,6 +607,7 @@ mod tests {
             window: 60,
             distinct: true,
             horizon: 60,
+            steps: Steps::default(),
         };
         let mut w = Window::default();
         for (t, v) in [(0, "a"), (1, "a"), (2, "b")] {
@@ -537,6 +619,80 @@ mod tests {
         ));
     }
 
+    fn sequence(counts: &[u32], ordered: bool) -> Spec {
+        let mut steps = Steps {
+            len: counts.len(),
+            need: counts.len(),
+            ordered,
+            ..Steps::default()
+        };
+        steps.counts[..counts.len()].copy_from_slice(counts);
+        Spec {
+            count: counts.iter().sum::<u32>() as usize,
+            window: 600,
+            distinct: true,
+            horizon: 3600,
+            steps,
+        }
+    }
+
+    fn step(t: i64, i: usize) -> Entry {
+        Entry {
+            identity: (t as u64) * 10 + i as u64,
+            ..entry(t, Some(&step_value(i)))
+        }
+    }
+
+    #[test]
+    fn ordered_sequence_needs_its_steps_in_order() {
+        // Three failures, then a success: out of order delivery, in order event time.
+        let spec = sequence(&[3, 1], true);
+        let mut w = Window::default();
+        for (t, i) in [(10, 0), (500, 1), (20, 0)] {
+            assert_eq!(w.add(step(t, i), &spec), Added::Pending, "{t}");
+        }
+        match w.add(step(30, 0), &spec) {
+            Added::Crossed(span) => assert_eq!(span.len(), 4),
+            other => panic!("{other:?}"),
+        }
+        // A success before the failures is not the sequence.
+        let mut w = Window::default();
+        for (t, i) in [(5, 1), (10, 0), (20, 0)] {
+            assert_eq!(w.add(step(t, i), &spec), Added::Pending, "{t}");
+        }
+        assert_eq!(w.add(step(30, 0), &spec), Added::Pending);
+        // Events of one second count in either order.
+        let mut w = Window::default();
+        for (t, i) in [(10, 0), (11, 0), (12, 1)] {
+            assert_eq!(w.add(step(t, i), &spec), Added::Pending, "{t}");
+        }
+        assert!(matches!(w.add(step(12, 0), &spec), Added::Crossed(_)));
+        // Too far apart: 601 s.
+        let mut w = Window::default();
+        for (t, i) in [(0, 0), (1, 0), (2, 0)] {
+            w.add(step(t, i), &spec);
+        }
+        assert_eq!(w.add(step(601, 1), &spec), Added::Pending);
+    }
+
+    #[test]
+    fn unordered_sequence_needs_each_step_in_any_order() {
+        let spec = sequence(&[1, 1, 1], false);
+        let mut w = Window::default();
+        assert_eq!(w.add(step(30, 2), &spec), Added::Pending);
+        assert_eq!(w.add(step(20, 2), &spec), Added::Pending);
+        assert_eq!(w.add(step(10, 1), &spec), Added::Pending);
+        assert!(matches!(w.add(step(40, 0), &spec), Added::Crossed(_)));
+        // `need`: two of the three steps are enough.
+        let mut spec = sequence(&[1, 1, 1], false);
+        spec.steps.need = 2;
+        spec.count = 2;
+        let mut w = Window::default();
+        assert_eq!(w.add(step(0, 1), &spec), Added::Pending);
+        assert_eq!(w.add(step(1, 1), &spec), Added::Pending);
+        assert!(matches!(w.add(step(2, 2), &spec), Added::Crossed(_)));
+    }
+
     #[test]
     fn large_counts_spread_over_shards_and_buckets() {
         let spec = Spec {
@@ -544,6 +700,7 @@ mod tests {
             window: 3600,
             distinct: false,
             horizon: 60,
+            steps: Steps::default(),
         };
         assert_eq!((spec.shards(), spec.bucket_width()), (50, 450));
         let mut w = Window::default();
