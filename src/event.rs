@@ -308,6 +308,17 @@ impl fmt::Display for FieldPath {
 }
 
 /// Parses CloudTrail's `2023-07-10T11:45:03Z` (fractions and offsets accepted) to Unix seconds.
+/// A time bound given by a person: RFC 3339, or a date `YYYY-MM-DD` meaning the start of
+/// that day (UTC), or its last second when `end` (so `--until 2024-05-01` includes that day).
+pub fn parse_bound(s: &str, end: bool) -> Option<i64> {
+    let s = s.trim();
+    if s.len() == 10 {
+        let start = parse_time(&format!("{s}T00:00:00Z"))?;
+        return Some(if end { start + 86_399 } else { start });
+    }
+    parse_time(s)
+}
+
 pub fn parse_time(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {

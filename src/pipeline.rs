@@ -11,6 +11,7 @@ use crate::source::{Item, Position};
 use crate::state::seen::Seen;
 use crate::state::{identity, State, StateError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io;
 
 /// Why the pipeline stopped: the alert sink or the state store failed.
@@ -43,6 +44,28 @@ pub struct Report {
     pub untimed: u64,
     /// The latest `eventTime` seen (Unix seconds), to measure delivery lag.
     pub newest_event: Option<i64>,
+    /// Records outside the time range asked for (or without a usable `eventTime` when a
+    /// range is set), not evaluated.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outside_range: u64,
+    /// Per rule id, the rules that matched anything.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, RuleTotals>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What one rule did in a run.
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
+pub struct RuleTotals {
+    /// Events it matched (suppressed ones included).
+    pub hits: u64,
+    pub suppressed: u64,
+    pub alerts: u64,
+    pub deduplicated: u64,
+    pub untimed: u64,
 }
 
 /// Hits held before their batch is resolved against the state; a batch of this many is
@@ -68,6 +91,8 @@ pub struct Pipeline<'r, S: State> {
     /// Fingerprints of the alerts published, with their event time: two crossings in one
     /// slot are one alert here as they are one claim in the Lambda.
     published: std::collections::HashMap<String, i64>,
+    /// Only events within `[since, until]` (event time) are evaluated, when set.
+    range: Option<(i64, i64)>,
     pub report: Report,
 }
 
@@ -81,8 +106,16 @@ impl<'r, S: State> Pipeline<'r, S> {
             owner: String::new(),
             batch: Vec::new(),
             published: std::collections::HashMap::new(),
+            range: None,
             report: Report::default(),
         }
+    }
+
+    /// Evaluates only events whose `eventTime` is within `since..=until` (either side open
+    /// when `None`); the others are counted as `outside_range`.
+    pub fn set_range(&mut self, since: Option<i64>, until: Option<i64>) {
+        self.range = (since.is_some() || until.is_some())
+            .then(|| (since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX)));
     }
 
     /// Names the input being read (see [`State::first_sighting`]); call [`Pipeline::flush`]
@@ -108,6 +141,12 @@ impl<'r, S: State> Pipeline<'r, S> {
             }
         };
         self.report.events += 1;
+        if let Some((since, until)) = self.range {
+            if !event.time.is_some_and(|t| since <= t && t <= until) {
+                self.report.outside_range += 1;
+                return Ok(());
+            }
+        }
         if let Some(t) = event.time {
             self.report.newest_event = Some(self.report.newest_event.map_or(t, |n| n.max(t)));
         }
@@ -121,8 +160,16 @@ impl<'r, S: State> Pipeline<'r, S> {
         let mut rules = Vec::new();
         for (_, verdict) in verdicts {
             match verdict {
-                Verdict::Suppressed(..) => self.report.suppressed += 1,
-                Verdict::Hit(rule) => rules.push(rule),
+                Verdict::Suppressed(rule, _) => {
+                    self.report.suppressed += 1;
+                    let t = self.report.rules.entry(rule.id.clone()).or_default();
+                    t.hits += 1;
+                    t.suppressed += 1;
+                }
+                Verdict::Hit(rule) => {
+                    self.report.rules.entry(rule.id.clone()).or_default().hits += 1;
+                    rules.push(rule);
+                }
             }
         }
         if rules.is_empty() {
@@ -158,6 +205,9 @@ impl<'r, S: State> Pipeline<'r, S> {
             self.state.begin(&ids)?;
             let mut report = Report::default();
             let mut alerts = Vec::new();
+            let count = |report: &mut Report, id: &str, f: fn(&mut RuleTotals)| {
+                f(report.rules.entry(id.to_string()).or_default())
+            };
             for hit in &batch {
                 // Only events some rule wants are checked against other processes' sightings.
                 if sighted(hit)
@@ -178,8 +228,14 @@ impl<'r, S: State> Pipeline<'r, S> {
                     )? {
                         Outcome::Alert(alert) => alerts.push(alert),
                         Outcome::Pending => {}
-                        Outcome::Deduplicated => report.deduplicated += 1,
-                        Outcome::Untimed => report.untimed += 1,
+                        Outcome::Deduplicated => {
+                            report.deduplicated += 1;
+                            count(&mut report, &rule.id, |t| t.deduplicated += 1);
+                        }
+                        Outcome::Untimed => {
+                            report.untimed += 1;
+                            count(&mut report, &rule.id, |t| t.untimed += 1);
+                        }
                     }
                 }
             }
@@ -189,6 +245,11 @@ impl<'r, S: State> Pipeline<'r, S> {
             self.report.duplicates += report.duplicates;
             self.report.deduplicated += report.deduplicated;
             self.report.untimed += report.untimed;
+            for (id, t) in report.rules {
+                let mine = self.report.rules.entry(id).or_default();
+                mine.deduplicated += t.deduplicated;
+                mine.untimed += t.untimed;
+            }
             for alert in alerts {
                 let t = alert
                     .last_seen
@@ -201,9 +262,13 @@ impl<'r, S: State> Pipeline<'r, S> {
                     .is_some()
                 {
                     self.report.deduplicated += 1;
+                    let t = self.report.rules.entry(alert.rule_id.clone()).or_default();
+                    t.deduplicated += 1;
                     continue;
                 }
                 self.report.alerts += 1;
+                let t = self.report.rules.entry(alert.rule_id.clone()).or_default();
+                t.alerts += 1;
                 sink.publish(&alert)?;
             }
             if self.published.len() > 4096 {

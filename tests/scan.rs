@@ -454,3 +454,115 @@ fn make_run_examples_alert() {
         assert!(ids.contains(&id.to_string()), "{id} missing from {ids:?}");
     }
 }
+
+#[test]
+fn a_symlink_loop_is_read_once_and_a_fifo_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("trail")).unwrap();
+    // A record without an eventID: read twice, it would alert twice.
+    let mut rec = root_failure(1, "2024-05-01T10:00:00Z");
+    rec.as_object_mut().unwrap().remove("eventID");
+    write(&root.join("trail"), "a.json", &records(&[rec]));
+    std::os::unix::fs::symlink(root, root.join("trail/loop")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("pipe").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let d = root.display().to_string();
+    let run = trailwatch(&["scan", &d], None);
+    assert_eq!(run.alerts().len(), 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("loop: skipped: a folder already read (symbolic link)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("pipe: skipped: not a regular file"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 input(s) read, 2 skipped"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn concatenated_gzip_files_on_stdin_are_read_like_the_files() {
+    // `cat a.json.gz b.json.gz | trailwatch scan -` and the same through zcat.
+    let a = records(&[root_failure(1, "2024-05-01T10:00:00Z")]);
+    let b = records(&[root_failure(2, "2024-05-01T10:05:00Z")]);
+    let mut gz = gzip(&a);
+    gz.extend(gzip(&b));
+    let mut plain = a.clone();
+    plain.extend(&b);
+    for input in [gz, plain] {
+        let run = trailwatch(&["scan", "-"], Some(&input));
+        assert_eq!(run.alerts().len(), 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("2 events"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn since_and_until_limit_evaluation_to_event_time_and_totals_are_per_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "t.json",
+        &records(&[
+            root_failure(1, "2024-04-30T23:59:59Z"),
+            root_failure(2, "2024-05-01T00:00:00Z"),
+            root_failure(3, "2024-05-01T23:59:59Z"),
+            root_failure(4, "2024-05-02T00:00:00Z"),
+        ]),
+    );
+    // A date means the whole day: both ends included.
+    let run = trailwatch(
+        &[
+            "scan",
+            "--since",
+            "2024-05-01",
+            "--until",
+            "2024-05-01",
+            "--totals",
+            &f,
+        ],
+        None,
+    );
+    let ids: Vec<String> = run
+        .alerts()
+        .iter()
+        .map(|a| a["event_ids"][0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "10000000-0000-4000-8000-000000000002",
+            "10000000-0000-4000-8000-000000000003"
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("4 events, 2 outside --since/--until"),
+        "{}",
+        run.stderr
+    );
+    let row = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("root-adjacent-login-failure"))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1..], ["2", "2", "0", "0", "0"], "{row}");
+    let run = trailwatch(&["scan", "--since", "2024-05-01T23:59:59Z", &f], None);
+    assert_eq!(run.alerts().len(), 2, "{}", run.stderr);
+    let bad = trailwatch(&["scan", "--until", "tomorrow", &f], None);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("'tomorrow' is not a time"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -85,13 +85,10 @@ impl RuleDir {
 /// A single file is read as a folder holding only it (a `lists.yaml`, a samples file or a
 /// rule), so one rule can be validated or tested beside the lists and samples it needs.
 pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
-    let mut paths = Vec::new();
-    if dir.is_file() {
-        paths.push(dir.to_path_buf());
-    } else {
-        walk(dir, &mut paths)?;
-    }
-    paths.sort();
+    let is_yaml = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let paths = crate::source::files::walk(dir, &is_yaml)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
+        .files;
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for p in paths {
@@ -128,23 +125,6 @@ pub fn read_dir(dir: &Path) -> io::Result<RuleDir> {
         }
     }
     Ok(RuleDir::of(files, problems))
-}
-
-fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> io::Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-    for entry in entries {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn parse_file(f: &RuleFile, diags: &mut Diags) -> Option<Node> {

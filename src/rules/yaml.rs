@@ -195,17 +195,25 @@ pub fn parse_docs(src: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     let mut nodes = 0usize;
     let mut docs = 0usize;
     for item in Parser::new_from_str(src) {
-        let (event, span) = item.map_err(|e| YamlError {
-            pos: Pos {
+        let (event, span) = item.map_err(|e| {
+            let pos = Pos {
                 line: e.marker().line(),
                 col: e.marker().col() + 1,
-            },
+            };
             // The scanner's own nesting limit can trip before ours when it looks ahead.
-            message: if e.info().contains("recursion limit") {
-                format!("nesting deeper than {MAX_DEPTH} levels")
-            } else {
-                format!("YAML syntax error: {}", e.info())
-            },
+            if e.info().contains("recursion limit") {
+                return YamlError {
+                    pos,
+                    message: format!("nesting deeper than {MAX_DEPTH} levels"),
+                };
+            }
+            match hint(src, pos, e.info()) {
+                Some((pos, message)) => YamlError { pos, message },
+                None => YamlError {
+                    pos,
+                    message: format!("YAML syntax error: {}", e.info()),
+                },
+            }
         })?;
         let pos = pos_of(&span);
         let finished =
@@ -303,9 +311,120 @@ pub fn parse_docs(src: &str, max_docs: usize) -> Result<Vec<Node>, YamlError> {
     Ok(roots)
 }
 
+/// What a person should fix for the YAML errors that name the wrong thing: a value with
+/// `: ` in it, and indentation (the parser notices a line too deep or too shallow only on
+/// the line after, and calls it a mapping value or a missing key).
+fn hint(src: &str, pos: Pos, info: &str) -> Option<(Pos, String)> {
+    let lines: Vec<&str> = src.lines().collect();
+    let line = *lines.get(pos.line.checked_sub(1)?)?;
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let previous = lines[..pos.line - 1]
+        .iter()
+        .rposition(content)
+        .map(|i| (i + 1, lines[i]));
+    let at = |line: usize, col: usize| Pos { line, col };
+    let yaml = format!("(YAML: {info})");
+    if info.contains("mapping values are not allowed") {
+        // `title: Trail: stopped`: the second `: ` is on the same line as the key's.
+        let body = line.trim_start();
+        if let Some(first) = body.find(": ") {
+            let key = body[..first].trim_start_matches("- ");
+            if pos.col > indent(line) + first + 2 {
+                return Some((
+                    at(pos.line, indent(line) + first + 3),
+                    format!("the value of '{key}' contains ': ': put it in quotes, e.g. {key}: \"{}\" {yaml}", body[first + 2..].trim()),
+                ));
+            }
+        }
+        // A line indented deeper than the key above it, which already has a value.
+        if let Some((n, prev)) = previous {
+            let has_value = prev
+                .split_once(':')
+                .is_some_and(|(_, v)| !v.trim().is_empty() && !v.trim_start().starts_with('#'));
+            if indent(line) > indent(prev) && has_value {
+                return Some((
+                    at(pos.line, indent(line) + 1),
+                    format!(
+                        "line {} is indented deeper ({} spaces) than line {n} ({} spaces), which already has a value, so YAML reads it as more of that value: indent it like line {n} {yaml}",
+                        pos.line,
+                        indent(line),
+                        indent(prev)
+                    ),
+                ));
+            }
+        }
+    }
+    if info.contains("did not find expected key") || info.contains("did not find expected '-'") {
+        // The line whose indentation matches no mapping above it.
+        let (n, bad) = lines[..pos.line.min(lines.len())]
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, l)| content(l))
+            .map(|(i, l)| (i + 1, *l))?;
+        let spaces = |n: usize| format!("{n} space{}", if n == 1 { "" } else { "s" });
+        // A list item whose `-` does not line up with the item above it.
+        if bad.trim_start().starts_with("- ") {
+            let item = lines[..n - 1]
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, l)| l.trim_start().starts_with("- "))
+                .map(|(i, l)| (i + 1, indent(l)));
+            if let Some((m, dash)) = item.filter(|(_, d)| *d != indent(bad)) {
+                return Some((
+                    at(n, indent(bad) + 1),
+                    format!(
+                        "the '-' of line {n} is indented {}, the '-' of line {m} {}: items of one list must line up {yaml}",
+                        spaces(indent(bad)),
+                        spaces(dash)
+                    ),
+                ));
+            }
+        }
+        let mut levels: Vec<usize> = lines[..n - 1]
+            .iter()
+            .filter(|l| content(l))
+            .map(|l| indent(l))
+            .collect();
+        levels.sort_unstable();
+        levels.dedup();
+        if !levels.contains(&indent(bad)) {
+            let shown: Vec<String> = levels.iter().map(|l| l.to_string()).collect();
+            return Some((
+                at(n, indent(bad) + 1),
+                format!(
+                    "line {n} is indented {}, which lines up with nothing above it (lines above start at {} spaces): keys of one mapping, and items of one list, must line up {yaml}",
+                    spaces(indent(bad)),
+                    shown.join(", ")
+                ),
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indentation_and_colon_mistakes_say_what_to_fix_and_where() {
+        let head = "id: x\ntitle: t\nseverity: low\nmatch:\n  eventName: A\n";
+        let cases = [
+            (format!("{head}   eventSource: b\n"), (6, 4), "line 6 is indented deeper (3 spaces) than line 5 (2 spaces)"),
+            (format!("{head} eventSource: b\n"), (6, 2), "line 6 is indented 1 space, which lines up with nothing above it"),
+            ("id: x\ntitle: Trail: stopped\n".to_string(), (2, 8), "the value of 'title' contains ': ': put it in quotes, e.g. title: \"Trail: stopped\""),
+            (format!("{head}  any:\n  - eventSource: b\n    - errorCode: c\n"), (8, 5), "the '-' of line 8 is indented 4 spaces, the '-' of line 7 2 spaces"),
+        ];
+        for (src, (line, col), want) in cases {
+            let e = parse(&src).unwrap_err();
+            assert_eq!((e.pos.line, e.pos.col), (line, col), "{src}");
+            assert!(e.message.starts_with(want), "{}", e.message);
+            assert!(e.message.contains("(YAML: "), "{}", e.message);
+        }
+    }
 
     #[test]
     fn keeps_positions_and_types() {

@@ -5,6 +5,7 @@
 //! a malformed record is reported with its position and the rest is still processed.
 
 mod envelope;
+pub mod files;
 pub mod gunzip;
 pub mod prune;
 pub mod split;
@@ -149,16 +150,35 @@ pub fn decode(
     r.skip_bom().map_err(|e| broken(&r, e))?;
     match r.peek().map_err(|e| broken(&r, e))? {
         None => Err(DecodeError::Empty),
+        // Documents one after another (`zcat *.json.gz | trailwatch scan -`) are read
+        // in turn, as long as each is a Records file or an array of records.
         Some(b'[') => {
-            r.expect(b'[').map_err(|e| broken(&r, e))?;
-            stream_array(&mut r, limits, on).map_err(|e| broken(&r, e))?;
+            loop {
+                r.expect(b'[').map_err(|e| broken(&r, e))?;
+                stream_array(&mut r, limits, on).map_err(|e| broken(&r, e))?;
+                if r.peek().map_err(|e| broken(&r, e))? != Some(b'[') {
+                    break;
+                }
+            }
             trailing(&mut r).map_err(|e| broken(&r, e))?;
             Ok(Format::Array)
         }
-        Some(b'{') => decode_object_stream(&mut r, limits, on).map_err(|e| match e {
-            Failure::Split(e) => broken(&r, e),
-            Failure::Decode(d) => d,
-        }),
+        Some(b'{') => loop {
+            let format = decode_object_stream(&mut r, limits, on).map_err(|e| match e {
+                Failure::Split(e) => broken(&r, e),
+                Failure::Decode(d) => d,
+            })?;
+            if format != Format::Records {
+                break Ok(format);
+            }
+            match r.peek().map_err(|e| broken(&r, e))? {
+                Some(b'{') => continue,
+                _ => {
+                    trailing(&mut r).map_err(|e| broken(&r, e))?;
+                    break Ok(format);
+                }
+            }
+        },
         Some(b) => Err(DecodeError::NotCloudTrail(format!(
             "starts with {}, not a JSON object or array",
             printable(b)
@@ -322,7 +342,6 @@ fn decode_object_stream<R: BufRead>(
                     r.read_value(&mut Vec::new(), 0)?;
                 }
                 r.expect(b'}')?;
-                trailing(r)?;
                 return Ok(Format::Records);
             }
             return Err(Failure::Decode(DecodeError::NotCloudTrail(

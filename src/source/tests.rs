@@ -305,3 +305,29 @@ fn many_broken_records_in_one_buffer_are_each_reported_once() {
     assert_eq!(out.malformed.len(), n);
     assert_eq!(out.names, ["A"]);
 }
+
+#[test]
+fn concatenated_records_files_are_read_in_turn() {
+    // `zcat a.json.gz b.json.gz | trailwatch scan -` and `cat a.gz b.gz | …`.
+    let a = format!(r#"{{"Records":[{REC}]}}"#);
+    let b = r#"{"Records":[{"eventName":"B"},{"eventName":"C"}]}"#;
+    for glue in ["", "\n", " \n\t"] {
+        let plain = format!("{a}{glue}{b}");
+        let (r, out) = run(plain.as_bytes());
+        assert_eq!(r.unwrap(), Format::Records, "{glue:?}");
+        assert_eq!(out.names, ["A", "B", "C"]);
+    }
+    let mut members = gz(a.as_bytes());
+    members.extend(gz(b.as_bytes()));
+    let (r, out) = run(&members);
+    assert_eq!(r.unwrap(), Format::Records);
+    assert_eq!(out.names, ["A", "B", "C"]);
+    let arrays = format!("[{REC}]\n[{{\"eventName\":\"B\"}}]");
+    let (r, out) = run(arrays.as_bytes());
+    assert_eq!(r.unwrap(), Format::Array);
+    assert_eq!(out.names, ["A", "B"]);
+    // Anything else after a Records file is still an error, after its records.
+    let (r, out) = run(format!("{a} x").as_bytes());
+    assert!(r.is_err());
+    assert_eq!(out.names, ["A"]);
+}

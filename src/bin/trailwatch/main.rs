@@ -81,6 +81,16 @@ enum Command {
         /// How late, in seconds of event time, a duplicate or window member may arrive.
         #[arg(long, default_value_t = DEFAULT_HORIZON)]
         horizon: i64,
+        /// Evaluate only events at or after this time (RFC 3339, or a date: its start, UTC).
+        #[arg(long, value_name = "TIME", value_parser = since)]
+        since: Option<i64>,
+        /// Evaluate only events at or before this time (RFC 3339, or a date: through its
+        /// end, UTC).
+        #[arg(long, value_name = "TIME", value_parser = until)]
+        until: Option<i64>,
+        /// Print per-rule totals (hits, alerts, suppressed, deduplicated, untimed) on stderr.
+        #[arg(long)]
+        totals: bool,
         /// Files or directories (searched recursively); - reads stdin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -125,6 +135,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_record,
             max_decompressed,
             horizon,
+            since,
+            until,
+            totals,
             paths,
         } => {
             let limits = Limits {
@@ -136,9 +149,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 OutFormat::Json => sink::Format::Json,
                 OutFormat::Text => sink::Format::Text,
             };
-            scan(&dirs, &rules, format, limits, horizon, &paths)
+            let opts = ScanOptions {
+                format,
+                limits,
+                horizon,
+                range: (since, until),
+                totals,
+            };
+            scan(&dirs, &rules, opts, &paths)
         }
     }
+}
+
+fn bound(text: &str, end: bool) -> Result<i64, String> {
+    trailwatch::event::parse_bound(text, end).ok_or_else(|| {
+        format!(
+            "'{text}' is not a time: use RFC 3339 (2024-05-01T10:00:00Z) or a date (2024-05-01)"
+        )
+    })
+}
+
+fn since(text: &str) -> Result<i64, String> {
+    bound(text, false)
+}
+
+fn until(text: &str) -> Result<i64, String> {
+    bound(text, true)
 }
 
 fn now() -> i64 {
@@ -265,45 +301,56 @@ fn list(dirs: &[PathBuf], args: &RuleArgs, format: ListFormat) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every file below `path` (sorted), or `path` itself.
-fn expand(path: &Path, out: &mut Vec<(PathBuf, bool)>) -> io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<io::Result<_>>()?;
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                expand(&p, out)?;
-            } else {
-                out.push((p, false));
-            }
-        }
-    } else {
+/// Every regular file below `path` (sorted, each folder once), or `path` itself; what was
+/// left out is reported on stderr and counted as skipped.
+fn expand(path: &Path, out: &mut Vec<(PathBuf, bool)>, skipped: &mut u64) -> io::Result<()> {
+    if !std::fs::metadata(path)?.is_dir() {
         out.push((path.to_path_buf(), true));
+        return Ok(());
     }
+    let found = source::files::walk(path, &|_| true)?;
+    for (p, why) in &found.skipped {
+        eprintln!("{}: skipped: {why}", p.display());
+    }
+    *skipped += found.skipped.len() as u64;
+    out.extend(found.files.into_iter().map(|p| (p, false)));
     Ok(())
+}
+
+struct ScanOptions {
+    format: sink::Format,
+    limits: Limits,
+    horizon: i64,
+    range: (Option<i64>, Option<i64>),
+    totals: bool,
 }
 
 fn scan(
     dirs: &[PathBuf],
     args: &RuleArgs,
-    format: sink::Format,
-    limits: Limits,
-    horizon: i64,
+    opts: ScanOptions,
     paths: &[PathBuf],
 ) -> Result<ExitCode> {
+    let ScanOptions {
+        format,
+        limits,
+        horizon,
+        range,
+        totals,
+    } = opts;
     let (set, diags) = compile(&as_paths(dirs), args, false)?;
     print_diags(&diags);
     let Some(set) = set else {
         bail!("rules have errors; run `trailwatch validate`")
     };
     let mut inputs = Vec::new();
+    let mut skipped = 0u64;
     for p in paths {
         if p.as_os_str() == "-" {
             inputs.push((p.clone(), true));
         } else {
-            expand(p, &mut inputs).with_context(|| format!("reading {}", p.display()))?;
+            expand(p, &mut inputs, &mut skipped)
+                .with_context(|| format!("reading {}", p.display()))?;
         }
     }
     let limits = Limits {
@@ -311,8 +358,9 @@ fn scan(
         ..limits
     };
     let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);
+    pipeline.set_range(range.0, range.1);
     let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
-    let (mut read, mut skipped, mut unreadable) = (0u64, 0u64, 0u64);
+    let (mut read, mut unreadable) = (0u64, 0u64);
     for (path, named) in &inputs {
         let shown = path.display().to_string();
         let mut failed_publish = None;
@@ -373,8 +421,16 @@ fn scan(
     }
     drop(sink);
     let r = &pipeline.report;
+    if totals {
+        eprint!("{}", rule_totals(r));
+    }
+    let outside = if range != (None, None) {
+        format!(", {} outside --since/--until", r.outside_range)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
+        "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events{outside}, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
         r.events, r.duplicates, r.malformed, r.suppressed, r.alerts, r.deduplicated, r.untimed
     );
     Ok(if unreadable > 0 {
@@ -384,4 +440,31 @@ fn scan(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Per-rule totals, most alerts first, for `--totals`.
+fn rule_totals(r: &trailwatch::pipeline::Report) -> String {
+    let mut rows: Vec<_> = r.rules.iter().collect();
+    rows.sort_by(|a, b| {
+        (b.1.alerts, b.1.hits)
+            .cmp(&(a.1.alerts, a.1.hits))
+            .then(a.0.cmp(b.0))
+    });
+    let width = rows
+        .iter()
+        .map(|(id, _)| id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}\n",
+        "RULE", "HITS", "ALERTS", "SUPPRESSED", "DEDUPLICATED", "UNTIMED"
+    );
+    for (id, t) in rows {
+        out.push_str(&format!(
+            "{id:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}\n",
+            t.hits, t.alerts, t.suppressed, t.deduplicated, t.untimed
+        ));
+    }
+    out
 }
