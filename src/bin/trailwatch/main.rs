@@ -81,6 +81,10 @@ enum Command {
         /// How late, in seconds of event time, a duplicate or window member may arrive.
         #[arg(long, default_value_t = DEFAULT_HORIZON)]
         horizon: i64,
+        /// Also write a self-contained HTML page about the run (timeline, top principals
+        /// and IPs, ATT&CK coverage, the alerts) to FILE; alerts are printed as usual.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         /// Files or directories (searched recursively); - reads stdin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -125,6 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_record,
             max_decompressed,
             horizon,
+            report,
             paths,
         } => {
             let limits = Limits {
@@ -136,7 +141,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 OutFormat::Json => sink::Format::Json,
                 OutFormat::Text => sink::Format::Text,
             };
-            scan(&dirs, &rules, format, limits, horizon, &paths)
+            let report = report.as_deref();
+            scan(&dirs, &rules, format, limits, horizon, &paths, report)
         }
     }
 }
@@ -292,6 +298,7 @@ fn scan(
     limits: Limits,
     horizon: i64,
     paths: &[PathBuf],
+    report: Option<&Path>,
 ) -> Result<ExitCode> {
     let (set, diags) = compile(&as_paths(dirs), args, false)?;
     print_diags(&diags);
@@ -311,7 +318,9 @@ fn scan(
         ..limits
     };
     let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);
-    let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
+    let printed = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
+    // With --report, alerts are also kept for the page.
+    let mut sink = sink::Tee(printed, report.map(|_| sink::Memory::default()));
     let (mut read, mut skipped, mut unreadable) = (0u64, 0u64, 0u64);
     for (path, named) in &inputs {
         let shown = path.display().to_string();
@@ -371,12 +380,41 @@ fn scan(
             }
         }
     }
-    drop(sink);
+    let sink::Tee(printed, kept) = sink;
+    drop(printed);
     let r = &pipeline.report;
     eprintln!(
         "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
         r.events, r.duplicates, r.malformed, r.suppressed, r.alerts, r.deduplicated, r.untimed
     );
+    if let (Some(file), Some(kept)) = (report, kept) {
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let sources: Vec<String> = if dirs.is_empty() {
+            vec![BUNDLED.to_string()]
+        } else {
+            dirs.iter().map(|d| d.display().to_string()).collect()
+        };
+        let page = trailwatch::report::html(&trailwatch::report::ReportInput {
+            named: &named,
+            inputs: trailwatch::report::Inputs {
+                read,
+                skipped,
+                unreadable,
+            },
+            rule_sources: &sources,
+            rules: set.rules(),
+            alerts: &kept.alerts,
+            run: r,
+            generated: Some(now()),
+        });
+        std::fs::write(file, &page)
+            .with_context(|| format!("writing the report {}", file.display()))?;
+        eprintln!(
+            "trailwatch: report written to {} ({} bytes)",
+            file.display(),
+            page.len()
+        );
+    }
     Ok(if unreadable > 0 {
         ExitCode::from(2)
     } else if r.alerts > 0 {
