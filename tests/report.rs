@@ -354,6 +354,21 @@ fn invictus_report_opens_clean_and_shows_the_scans_counts() {
     assert_eq!(text_of(&page, "inputs-read"), "55");
 }
 
+#[test]
+fn a_report_that_cannot_be_written_fails_after_the_alerts_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir
+        .path()
+        .join("no-such-folder/r.html")
+        .display()
+        .to_string();
+    let story = root().join("examples/attack-story").display().to_string();
+    let run = trailwatch(&["scan", "--report", &file, &story], None);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.alerts().len(), 11);
+    assert!(run.stderr.contains("writing the report"), "{}", run.stderr);
+}
+
 /// The console check is what the two tests above rely on: here it must see a script
 /// error (with the page's CSP removed, so the script runs), a script the CSP blocks, and
 /// an image from the network.
