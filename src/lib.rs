@@ -12,6 +12,7 @@ pub mod escalate;
 pub mod event;
 pub mod pipeline;
 pub mod render;
+pub mod report;
 pub mod rules;
 pub mod sink;
 pub mod source;

@@ -44,6 +44,9 @@ pub struct Report {
     pub untimed: u64,
     /// The latest `eventTime` seen (Unix seconds), to measure delivery lag.
     pub newest_event: Option<i64>,
+    /// The earliest `eventTime` seen (Unix seconds): with `newest_event`, the span a run
+    /// covers (`scan --report` shows it).
+    pub oldest_event: Option<i64>,
     /// Records outside the time range asked for (or without a usable `eventTime` when a
     /// range is set), not evaluated.
     #[serde(skip_serializing_if = "is_zero")]
@@ -149,6 +152,7 @@ impl<'r, S: State> Pipeline<'r, S> {
         }
         if let Some(t) = event.time {
             self.report.newest_event = Some(self.report.newest_event.map_or(t, |n| n.max(t)));
+            self.report.oldest_event = Some(self.report.oldest_event.map_or(t, |o| o.min(t)));
         }
         let id = identity(&event);
         if self.seen.is_duplicate(&event, id) {
@@ -368,6 +372,25 @@ mod tests {
         );
         let (r, _) = run(&set.unwrap(), &[json!({"eventName":"A"})]);
         assert_eq!((r.alerts, r.suppressed), (1, 0));
+    }
+
+    #[test]
+    fn the_span_of_event_time_is_kept_whatever_the_order() {
+        let s = set(&[("a", "match:\n  eventName: Nothing\n")]);
+        let at = |t: &str| json!({"eventName":"A","eventTime":t});
+        let (r, _) = run(
+            &s,
+            &[
+                at("2024-01-01T10:00:00Z"),
+                at("2024-01-01T09:00:00Z"),
+                json!({"eventName":"A","eventTime":"not a date"}),
+                at("2024-01-01T11:30:00Z"),
+            ],
+        );
+        let t = |s: &str| crate::event::parse_time(s);
+        assert_eq!(r.oldest_event, t("2024-01-01T09:00:00Z"));
+        assert_eq!(r.newest_event, t("2024-01-01T11:30:00Z"));
+        assert_eq!(run(&s, &[json!({"eventName":"A"})]).0.oldest_event, None);
     }
 
     #[test]

@@ -55,6 +55,16 @@ pub fn list_overrides_from_env() -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// MITRE ATT&CK technique ids in rule tags (`attack.t1562.008` → `T1562.008`); alerts
+/// carry their rule's tags, so this reads either.
+pub fn attack_techniques(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix("attack.t"))
+        .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|t| format!("T{}", t.to_ascii_uppercase()))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -245,12 +255,7 @@ impl Rule {
 
     /// MITRE ATT&CK technique ids from the tags (`attack.t1562.008` → `T1562.008`).
     pub fn attack_techniques(&self) -> Vec<String> {
-        self.tags
-            .iter()
-            .filter_map(|t| t.strip_prefix("attack.t"))
-            .filter(|t| t.starts_with(|c: char| c.is_ascii_digit()))
-            .map(|t| format!("T{}", t.to_ascii_uppercase()))
-            .collect()
+        attack_techniques(&self.tags)
     }
 
     /// CIS AWS Foundations controls from the tags: `securityhub.cloudwatch.5` →

@@ -91,6 +91,10 @@ enum Command {
         /// Print per-rule totals (hits, alerts, suppressed, deduplicated, untimed) on stderr.
         #[arg(long)]
         totals: bool,
+        /// Also write a self-contained HTML page about the run (timeline, top principals
+        /// and IPs, ATT&CK coverage, the alerts) to FILE; alerts are printed as usual.
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
         /// Files or directories (searched recursively); - reads stdin.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -138,6 +142,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             since,
             until,
             totals,
+            report,
             paths,
         } => {
             let limits = Limits {
@@ -155,6 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 horizon,
                 range: (since, until),
                 totals,
+                report: report.as_deref(),
             };
             scan(&dirs, &rules, opts, &paths)
         }
@@ -317,12 +323,14 @@ fn expand(path: &Path, out: &mut Vec<(PathBuf, bool)>, skipped: &mut u64) -> io:
     Ok(())
 }
 
-struct ScanOptions {
+struct ScanOptions<'a> {
     format: sink::Format,
     limits: Limits,
     horizon: i64,
     range: (Option<i64>, Option<i64>),
     totals: bool,
+    /// Where `--report` writes its page.
+    report: Option<&'a Path>,
 }
 
 fn scan(
@@ -337,6 +345,7 @@ fn scan(
         horizon,
         range,
         totals,
+        report,
     } = opts;
     let (set, diags) = compile(&as_paths(dirs), args, false)?;
     print_diags(&diags);
@@ -359,7 +368,9 @@ fn scan(
     };
     let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);
     pipeline.set_range(range.0, range.1);
-    let mut sink = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
+    let printed = Writer::new(io::BufWriter::new(io::stdout().lock()), format);
+    // With --report, alerts are also kept for the page.
+    let mut sink = sink::Tee(printed, report.map(|_| sink::Memory::default()));
     let (mut read, mut unreadable) = (0u64, 0u64);
     for (path, named) in &inputs {
         let shown = path.display().to_string();
@@ -419,7 +430,8 @@ fn scan(
             }
         }
     }
-    drop(sink);
+    let sink::Tee(printed, kept) = sink;
+    drop(printed);
     let r = &pipeline.report;
     if totals {
         eprint!("{}", rule_totals(r));
@@ -433,6 +445,34 @@ fn scan(
         "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events{outside}, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
         r.events, r.duplicates, r.malformed, r.suppressed, r.alerts, r.deduplicated, r.untimed
     );
+    if let (Some(file), Some(kept)) = (report, kept) {
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let sources: Vec<String> = if dirs.is_empty() {
+            vec![BUNDLED.to_string()]
+        } else {
+            dirs.iter().map(|d| d.display().to_string()).collect()
+        };
+        let page = trailwatch::report::html(&trailwatch::report::ReportInput {
+            named: &named,
+            inputs: trailwatch::report::Inputs {
+                read,
+                skipped,
+                unreadable,
+            },
+            rule_sources: &sources,
+            rules: set.rules(),
+            alerts: &kept.alerts,
+            run: r,
+            generated: Some(now()),
+        });
+        std::fs::write(file, &page)
+            .with_context(|| format!("writing the report {}", file.display()))?;
+        eprintln!(
+            "trailwatch: report written to {} ({} bytes)",
+            file.display(),
+            page.len()
+        );
+    }
     Ok(if unreadable > 0 {
         ExitCode::from(2)
     } else if r.alerts > 0 {
