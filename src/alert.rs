@@ -57,6 +57,13 @@ pub struct Alert {
     /// Known false positives the rule names (Sigma rules).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub falsepositives: Vec<String>,
+    /// A follow-up names the alert it follows (its fingerprint): the matches after that
+    /// alert, within its span or cooldown (see `state::rollup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<String>,
+    /// A follow-up's distinct principals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub principals: Vec<String>,
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -112,6 +119,8 @@ impl Alert {
             references: rule.references.clone(),
             tags: rule.tags.clone(),
             falsepositives: rule.falsepositives.clone(),
+            follow_up_of: None,
+            principals: Vec::new(),
         }
     }
 
@@ -169,13 +178,17 @@ impl Alert {
             or(&self.first_seen),
             or(&self.last_seen)
         );
-        let _ = writeln!(
-            s,
-            "  who     {} {} (MFA: {})",
-            or(&self.actor.kind),
-            self.actor_label(),
-            or(&self.actor.mfa)
-        );
+        if self.principals.is_empty() {
+            let _ = writeln!(
+                s,
+                "  who     {} {} (MFA: {})",
+                or(&self.actor.kind),
+                self.actor_label(),
+                or(&self.actor.mfa)
+            );
+        } else {
+            let _ = writeln!(s, "  who     {}", self.principals.join(", "));
+        }
         let _ = writeln!(
             s,
             "  from    {}  {}",

@@ -8,6 +8,7 @@ use crate::alert::{Alert, MAX_EVENT_IDS};
 use crate::event::{format_time, Event};
 use crate::rules::matcher::FieldRef;
 use crate::rules::{Rule, Threshold};
+use crate::state::rollup::Follow;
 use crate::state::window::{step_value, Added, Entry, Spec, Steps, MAX_STEPS};
 use crate::state::{fnv, Key, State, StateError};
 use std::collections::BTreeMap;
@@ -18,8 +19,10 @@ pub enum Outcome {
     Alert(Box<Alert>),
     /// Counted toward a threshold that is not reached yet.
     Pending,
-    /// Part of a threshold span or key that already alerted.
-    Deduplicated,
+    /// Part of a threshold span or key that already alerted: it joins that alert's
+    /// roll-up (see [`crate::state::rollup`]), unless the key has no cooldown (a key that
+    /// names one action recorded several times, such as `sharedEventID`: a copy).
+    Deduplicated(Option<Follow>),
     /// A threshold rule matched an event without a usable `eventTime`.
     Untimed,
 }
@@ -114,7 +117,15 @@ fn threshold<S: State + ?Sized>(
     };
     Ok(match state.window_add(&rule.id, &key, entry, &spec)? {
         Added::Pending => Outcome::Pending,
-        Added::Absorbed => Outcome::Deduplicated,
+        Added::Absorbed { start } => {
+            let slot = start.div_euclid(th.window);
+            let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);
+            Outcome::Deduplicated(Some(Follow {
+                follows: format!("{fp:016x}"),
+                until: start.saturating_add(th.window),
+                group,
+            }))
+        }
         Added::Crossed(span) => {
             let first = span.first().map_or(t, |x| x.time);
             let last = span.last().map_or(t, |x| x.time);
@@ -164,7 +175,15 @@ fn single<S: State + ?Sized>(
     };
     Ok(
         match state.alert_key(&rule.id, &key, identity, time, cooldown)? {
-            Key::Deduplicated => Outcome::Deduplicated,
+            Key::Deduplicated { since } => Outcome::Deduplicated(dedup.cooldown.map(|c| {
+                let slot = since.div_euclid(c);
+                let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);
+                Follow {
+                    follows: format!("{fp:016x}"),
+                    until: since.saturating_add(c),
+                    group,
+                }
+            })),
             Key::Alert { since } => {
                 let slot = dedup.cooldown.map_or(0, |c| since.div_euclid(c));
                 let fp = fnv(&[rule.id.as_bytes(), key.as_bytes(), &slot.to_be_bytes()]);

@@ -42,6 +42,9 @@ pub struct Report {
     pub deduplicated: u64,
     /// Threshold-rule hits on records without a usable `eventTime`.
     pub untimed: u64,
+    /// Follow-ups sent: the matches that came after an alert, summarised.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub follow_ups: u64,
     /// The latest `eventTime` seen (Unix seconds), to measure delivery lag.
     pub newest_event: Option<i64>,
     /// The earliest `eventTime` seen (Unix seconds): with `newest_event`, the span a run
@@ -69,6 +72,7 @@ pub struct RuleTotals {
     pub alerts: u64,
     pub deduplicated: u64,
     pub untimed: u64,
+    pub follow_ups: u64,
 }
 
 /// Hits held before their batch is resolved against the state; a batch of this many is
@@ -232,9 +236,13 @@ impl<'r, S: State> Pipeline<'r, S> {
                     )? {
                         Outcome::Alert(alert) => alerts.push(alert),
                         Outcome::Pending => {}
-                        Outcome::Deduplicated => {
+                        Outcome::Deduplicated(follow) => {
                             report.deduplicated += 1;
                             count(&mut report, &rule.id, |t| t.deduplicated += 1);
+                            if let Some(follow) = follow {
+                                self.state
+                                    .rollup_add(rule, &follow, &hit.event, hit.identity)?;
+                            }
                         }
                         Outcome::Untimed => {
                             report.untimed += 1;
@@ -292,6 +300,29 @@ impl<'r, S: State> Pipeline<'r, S> {
             ),
             retryable: true,
         }))
+    }
+
+    /// The end of a run: resolves what waits and sends every roll-up's follow-up (the
+    /// history read is all there is). The Lambda sends them on a schedule instead.
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> Result<(), Error> {
+        self.flush(sink)?;
+        self.send_follow_ups(i64::MAX, sink)
+    }
+
+    /// Sends the follow-ups of the roll-ups whose span or cooldown ended at or before
+    /// `before` (event time).
+    pub fn send_follow_ups(&mut self, before: i64, sink: &mut dyn Sink) -> Result<(), Error> {
+        for r in self.state.rollups_due(before)? {
+            let alert = r.to_alert(self.rules.rule(&r.rule));
+            sink.publish(&alert)?;
+            self.report.follow_ups += 1;
+            self.report
+                .rules
+                .entry(r.rule.clone())
+                .or_default()
+                .follow_ups += 1;
+        }
+        Ok(())
     }
 
     /// The state, e.g. to record delivered sightings.
@@ -515,5 +546,75 @@ mod tests {
             a.group["responseElements.credentials.accessKeyId"],
             "[redacted]"
         );
+    }
+
+    #[test]
+    fn matches_after_an_alert_are_rolled_up_into_one_follow_up() {
+        let s = set(&[
+            ("burst", "match:\n  eventName: A\nthreshold: {count: 2, window: 10m, group_by: [userIdentity.arn]}\n"),
+            ("keyed", "match:\n  eventName: B\ndedup: {key: [userIdentity.arn], cooldown: 1h}\n"),
+        ]);
+        let ev = |name: &str, id: u32, min: u32, who: &str| {
+            json!({"eventName":name,"eventTime":format!("2024-01-01T00:{min:02}:00Z"),
+                "eventID":format!("{name}{id}"),"sourceIPAddress":format!("192.0.2.{id}"),
+                "userIdentity":{"arn":format!("arn:aws:iam::1:user/{who}")}})
+        };
+        let events = [
+            ev("A", 1, 0, "x"),
+            ev("A", 2, 1, "x"), // crosses: the alert
+            ev("A", 3, 2, "x"), // inside the span: rolled up
+            ev("A", 3, 2, "x"), // a copy: dropped before it counts
+            ev("A", 4, 9, "x"),
+            ev("A", 5, 30, "x"), // a new span
+            ev("B", 1, 0, "y"),  // the key's alert
+            ev("B", 2, 5, "y"),
+            ev("B", 3, 59, "y"),
+            ev("B", 4, 0, "z"), // another key: its own alert
+        ];
+        let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+        let mut sink = Alerts::default();
+        for e in &events {
+            let item = Item::Record(Event::from_value(e.clone()).unwrap());
+            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+        }
+        p.flush(&mut sink).unwrap();
+        assert_eq!(
+            sink.alerts.len(),
+            3,
+            "two first alerts and one new key, no follow-up yet"
+        );
+        p.finish(&mut sink).unwrap();
+        let follow: Vec<_> = sink
+            .alerts
+            .iter()
+            .filter(|a| a.follow_up_of.is_some())
+            .collect();
+        assert_eq!(follow.len(), 2, "{follow:#?}");
+        let burst = follow.iter().find(|a| a.rule_id == "burst").unwrap();
+        let first_burst = sink
+            .alerts
+            .iter()
+            .find(|a| a.rule_id == "burst" && a.follow_up_of.is_none())
+            .unwrap();
+        assert_eq!(
+            burst.follow_up_of.as_deref(),
+            Some(first_burst.fingerprint.as_str())
+        );
+        assert_eq!(
+            (burst.count, burst.event_ids.clone()),
+            (2, vec!["A3".to_string(), "A4".to_string()])
+        );
+        assert_eq!(burst.first_seen.as_deref(), Some("2024-01-01T00:02:00Z"));
+        assert_eq!(burst.last_seen.as_deref(), Some("2024-01-01T00:09:00Z"));
+        assert_eq!(burst.source_ips, ["192.0.2.3", "192.0.2.4"]);
+        assert_eq!(burst.principals, ["arn:aws:iam::1:user/x"]);
+        let keyed = follow.iter().find(|a| a.rule_id == "keyed").unwrap();
+        assert_eq!(keyed.count, 2);
+        assert_ne!(keyed.fingerprint, burst.fingerprint);
+        assert_eq!((p.report.follow_ups, p.report.deduplicated), (2, 4));
+        assert_eq!(p.report.rules["burst"].follow_ups, 1);
+        // Nothing is sent twice.
+        p.finish(&mut sink).unwrap();
+        assert_eq!(p.report.follow_ups, 2);
     }
 }

@@ -83,13 +83,17 @@ pub fn text(alert: &Alert, now: i64) -> String {
     if !alert.description.is_empty() {
         let _ = writeln!(s, "\nWhat happened: {}", alert.description);
     }
-    let _ = writeln!(
-        s,
-        "\nWho:   {} {} (MFA: {})",
-        or_dash(&alert.actor.kind),
-        alert.actor_label(),
-        or_dash(&alert.actor.mfa)
-    );
+    if alert.principals.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nWho:   {} {} (MFA: {})",
+            or_dash(&alert.actor.kind),
+            alert.actor_label(),
+            or_dash(&alert.actor.mfa)
+        );
+    } else {
+        let _ = writeln!(s, "\nWho:   {}", alert.principals.join(", "));
+    }
     let _ = writeln!(
         s,
         "From:  {}  ({})",
@@ -218,6 +222,15 @@ fn build(alert: &Alert, now: i64) -> SnsMessage {
                 "account_id",
                 alert.account_id.clone().unwrap_or_else(|| "unknown".into()),
             ),
+            (
+                "kind",
+                if alert.follow_up_of.is_some() {
+                    "follow-up"
+                } else {
+                    "alert"
+                }
+                .to_string(),
+            ),
         ],
     }
 }
@@ -314,6 +327,8 @@ mod tests {
             references: vec![],
             tags: vec![],
             falsepositives: vec![],
+            follow_up_of: None,
+            principals: vec![],
         }
     }
 

@@ -49,6 +49,9 @@ pub enum Payload {
     /// SQS messages, each with its `messageId` and its work (or why it is unreadable);
     /// answered with `batchItemFailures`.
     Sqs(Vec<(String, Result<Vec<Work>, String>)>),
+    /// The schedule (an EventBridge "Scheduled Event"): send the follow-ups due by its
+    /// `time` (Unix seconds; `None` when absent: the clock decides).
+    Schedule { time: Option<i64> },
 }
 
 /// Reads a Lambda payload. An error means the payload shape is unknown or broken:
@@ -83,6 +86,15 @@ pub fn parse(payload: &[u8]) -> Result<Payload, String> {
                 .collect();
             return Ok(Payload::Sqs(msgs));
         }
+    }
+    if v.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        && v.get("source").and_then(Value::as_str) == Some("aws.events")
+    {
+        let time = v
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(crate::event::parse_time);
+        return Ok(Payload::Schedule { time });
     }
     work_of(&v, payload).map(Payload::Direct)
 }
@@ -362,5 +374,18 @@ mod tests {
         assert!(o("AWSLogs/1/CloudTrail/us-east-1/2024/05/01/x.json.gz")
             .skip_reason()
             .is_none());
+    }
+
+    #[test]
+    fn the_schedule_is_its_own_payload() {
+        let tick = json!({"version":"0","id":"x","detail-type":"Scheduled Event","source":"aws.events",
+            "account":"111122223333","time":"2024-05-01T10:05:00Z","region":"us-east-1",
+            "resources":["arn:aws:events:us-east-1:111122223333:rule/follow-ups"],"detail":{}});
+        assert!(matches!(
+            parse(tick.to_string().as_bytes()),
+            Ok(Payload::Schedule {
+                time: Some(1_714_557_900)
+            })
+        ));
     }
 }

@@ -425,13 +425,18 @@ fn make_run_tells_the_attack_story() {
         ("secrets-read-burst", "medium", "success"),
         ("ebs-snapshot-shared", "high", "success"),
         ("role-trust-policy-opened", "high", "success"),
+        // The two secrets read after the sweep alerted, summarised once the run is over.
+        ("secrets-read-burst", "medium", "success"),
     ];
     let want: Vec<(String, String, String)> = want
         .iter()
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
         .collect();
     assert_eq!(got, want, "{}", run.stdout);
-    assert!(run.stderr.ends_with("29 events, 0 duplicates, 0 malformed, 0 suppressed, 11 alerts (2 deduplicated, 0 untimed)\n"), "{}", run.stderr);
+    assert!(run.stderr.ends_with("29 events, 0 duplicates, 0 malformed, 0 suppressed, 11 alerts (2 deduplicated, 0 untimed), 1 follow-up(s)\n"), "{}", run.stderr);
+    let follow = run.alerts().pop().unwrap();
+    assert_eq!(follow["count"], 2);
+    assert!(follow["follow_up_of"].is_string(), "{follow}");
 }
 
 #[test]
@@ -555,7 +560,7 @@ fn since_and_until_limit_evaluation_to_event_time_and_totals_are_per_rule() {
         .find(|l| l.starts_with("root-adjacent-login-failure"))
         .unwrap_or_else(|| panic!("{}", run.stderr));
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols[1..], ["2", "2", "0", "0", "0"], "{row}");
+    assert_eq!(cols[1..], ["2", "2", "0", "0", "0", "0"], "{row}");
     let run = trailwatch(&["scan", "--since", "2024-05-01T23:59:59Z", &f], None);
     assert_eq!(run.alerts().len(), 2, "{}", run.stderr);
     let bad = trailwatch(&["scan", "--until", "tomorrow", &f], None);

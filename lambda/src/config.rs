@@ -20,6 +20,9 @@ pub struct Config {
     /// `TRAILWATCH_CLAIM_LEASE_SECONDS`: how long a claimed alert waits for its publisher
     /// before another invocation may publish it (default 120).
     pub claim_lease: i64,
+    /// `TRAILWATCH_FOLLOW_UP_DELAY_SECONDS`: how long after a span or cooldown ends its
+    /// follow-up waits for late files (default 900).
+    pub follow_up_delay: i64,
     /// `TRAILWATCH_LISTS_S3` (`s3://bucket/key` of a lists.yaml) and
     /// `TRAILWATCH_LISTS_REFRESH_SECONDS` (default 300): named lists read from S3.
     pub lists: Option<crate::lists::Source>,
@@ -60,6 +63,7 @@ impl Config {
                 ..defaults
             },
             claim_lease: number("TRAILWATCH_CLAIM_LEASE_SECONDS", 120)?,
+            follow_up_delay: number("TRAILWATCH_FOLLOW_UP_DELAY_SECONDS", 900)?,
             lists: var("TRAILWATCH_LISTS_S3")
                 .map(|uri| {
                     crate::lists::Source::parse(

@@ -74,6 +74,10 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
             metrics::emit(&app.function, &[("BadPayloads", 1.0, "Count")]);
             Ok(json!({"ignored": why}))
         }
+        Ok(Payload::Schedule { time }) => {
+            let s = follow_ups(app.clone(), &owner, deadline_ms, time).await?;
+            Ok(json!({"follow_ups": s.report.follow_ups, "alerts_published": s.published}))
+        }
         Ok(Payload::Direct(works)) => {
             let s = run(app.clone(), works, &owner, deadline_ms).await?;
             Ok(
@@ -145,7 +149,8 @@ pub async fn run<C: Claims + 'static, P: Publisher + 'static>(
                 handle.clone(),
                 worker.config.horizon,
             )
-            .with_deadline(stop_ms);
+            .with_deadline(stop_ms)
+            .with_rollup_delay(worker.config.follow_up_delay);
             process(
                 &worker,
                 &rules,
@@ -314,8 +319,81 @@ fn process<C: Claims, P: Publisher, S: State>(
             }
         }
     }
+    // Without a state table nothing outlives the invocation: its roll-ups' follow-ups go
+    // out now. With one, the schedule sends them when they are due.
+    if app.config.state_table.is_none() && summary.unread.is_none() {
+        let sent = pipeline
+            .send_follow_ups(i64::MAX, &mut sink)
+            .map_err(|e| Failure::Retryable(e.to_string()));
+        let alerts = std::mem::take(&mut sink.alerts);
+        let delivered = deliver_now(app, handle, &alerts, claimer, deadline_ms, &mut summary);
+        if let Err(f) = sent.and(delivered) {
+            summary.unread.get_or_insert(f);
+        }
+    }
     summary.report = pipeline.report.clone();
     summary
+}
+
+/// The schedule: sends the follow-ups due by the schedule's `time` (else now), then
+/// forgets their roll-ups.
+pub async fn follow_ups<C: Claims + 'static, P: Publisher + 'static>(
+    app: Arc<App<C, P>>,
+    owner: &str,
+    deadline_ms: u64,
+    time: Option<i64>,
+) -> Result<Summary, Failure> {
+    let Some(table) = app.config.state_table.clone() else {
+        info!("no state table: follow-ups go out with their invocation, nothing is due");
+        return Ok(Summary::default());
+    };
+    let handle = Handle::current();
+    let rules = app.rules.rules(&app.s3, now()).await;
+    let worker = app.clone();
+    let claimer = owner.to_string();
+    let summary = tokio::task::spawn_blocking(move || {
+        let state = DynamoState::new(
+            worker.dynamodb.clone(),
+            &table,
+            handle.clone(),
+            worker.config.horizon,
+        )
+        .with_deadline(deadline_ms.saturating_sub(1000))
+        .with_rollup_delay(worker.config.follow_up_delay)
+        .with_schedule_time(time);
+        let mut pipeline = Pipeline::new(&rules, state, worker.config.horizon);
+        let mut sink = Alerts::default();
+        let mut summary = Summary::default();
+        pipeline
+            .send_follow_ups(i64::MAX, &mut sink)
+            .map_err(|e| Failure::Retryable(e.to_string()))?;
+        deliver_now(
+            &worker,
+            &handle,
+            &sink.alerts,
+            &claimer,
+            deadline_ms,
+            &mut summary,
+        )?;
+        pipeline
+            .state_mut()
+            .delivered("follow-ups")
+            .map_err(|e| Failure::Retryable(e.to_string()))?;
+        summary.report = pipeline.report.clone();
+        Ok::<_, Failure>(summary)
+    })
+    .await
+    .map_err(|e| Failure::Retryable(format!("worker thread: {e}")))??;
+    metrics::emit(
+        &app.function,
+        &[("FollowUps", summary.published as f64, "Count")],
+    );
+    info!(
+        follow_ups = summary.report.follow_ups,
+        published = summary.published,
+        "follow-ups sent"
+    );
+    Ok(summary)
 }
 
 /// Delivers `alerts` before the deadline; an alert that could not go out fails the unit

@@ -170,6 +170,8 @@ fn scan(dir: &Path, inputs: &[(String, Vec<u8>)]) -> Vec<Value> {
         .unwrap();
         pipeline.flush(&mut sink).unwrap();
     }
+    // The end of the run: every roll-up's follow-up.
+    pipeline.send_follow_ups(i64::MAX, &mut sink).unwrap();
     sink.alerts
         .iter()
         .map(|a| serde_json::to_value(a).unwrap())
@@ -219,6 +221,17 @@ async fn scan_and_the_lambda_give_the_same_alerts() {
             .expect("invocation");
         assert!(r["bad_inputs"] == 0, "{key}: {r}");
     }
+    // The schedule, as if an hour had passed: the follow-ups of every roll-up go out; a
+    // second tick sends nothing more.
+    let tick = |secs: i64| {
+        let t = trailwatch::event::format_time(trailwatch_now() + secs);
+        json!({"version":"0","id":"tick","detail-type":"Scheduled Event","source":"aws.events",
+            "account":"111122223333","time":t,"region":"us-east-1","resources":[],"detail":{}})
+    };
+    let sent = rt.invoke(&tick(3600)).expect("schedule");
+    assert!(sent["follow_ups"].as_u64().unwrap() >= 1, "{sent}");
+    let again = rt.invoke(&tick(3900)).expect("schedule");
+    assert_eq!(again["follow_ups"], 0, "{again}");
     let lambda = by_fingerprint(aws.alerts().await.into_iter().map(|(a, _)| a).collect());
 
     let ids = |v: &[Value]| -> Vec<String> {
@@ -228,15 +241,25 @@ async fn scan_and_the_lambda_give_the_same_alerts() {
     };
     assert_eq!(ids(&cli), ids(&lambda), "the same alerts");
     assert_eq!(cli, lambda, "field for field");
-    let count = |id: &str| cli.iter().filter(|a| a["rule_id"] == id).count();
+    // First alerts (follow-ups aside).
+    let count = |id: &str| {
+        cli.iter()
+            .filter(|a| a["rule_id"] == id && a["follow_up_of"].is_null())
+            .count()
+    };
     assert_eq!(count("many-reads"), 1, "{:?}", ids(&cli));
     // Each file's 10 minutes hold 50 buckets: three spans of 40 distinct buckets.
     assert_eq!(count("many-buckets"), 3, "{:?}", ids(&cli));
-    let reads = cli.iter().find(|a| a["rule_id"] == "many-reads").unwrap();
+    let reads = cli
+        .iter()
+        .find(|a| a["rule_id"] == "many-reads" && a["follow_up_of"].is_null())
+        .unwrap();
     assert_eq!(reads["count"], 2500);
     // Up to 100 ids: the earliest of each page of the window the span covers.
     let n = reads["event_ids"].as_array().unwrap().len();
     assert!((16..=100).contains(&n), "{n}");
+    let follow_ups = cli.iter().filter(|a| a["follow_up_of"].is_string()).count();
+    assert!(follow_ups >= 3, "{follow_ups} follow-ups");
     // The sequence and the Sigma correlations crossed on both sides.
     assert!(
         count("console-login-success-after-failures") >= 1,

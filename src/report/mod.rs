@@ -177,7 +177,15 @@ fn header(out: &mut String, input: &ReportInput) {
             "<li><span class=\"sev sev-{sev}\">{sev}</span> <b id=\"sev-{sev}\">{n}</b></li>"
         );
     }
-    out.push_str("</ul></section>");
+    out.push_str("</ul>");
+    if input.run.follow_ups > 0 {
+        let _ = write!(
+            out,
+            "<p id=\"follow-ups\">and {} follow-up(s): the matches after an alert, summarised (listed with the alerts)</p>",
+            input.run.follow_ups
+        );
+    }
+    out.push_str("</section>");
     // Events.
     let _ = write!(
         out,

@@ -7,8 +7,11 @@
 //! alert key is kept for `cooldown + horizon` of event time after its alert. Memory stays
 //! bounded by also dropping windows and keys nobody touched for [`IDLE_CALLS`] calls.
 
+use super::rollup::{Follow, Rollup};
 use super::window::{Added, Entry, Spec, Window};
 use super::{decide_key, Key, KeyRecord, State, StateError};
+use crate::event::Event;
+use crate::rules::Rule;
 use std::collections::HashMap;
 
 /// Calls after which an untouched window or key is dropped.
@@ -22,6 +25,9 @@ pub struct Memory {
     windows: HashMap<(String, String), (Window, Spec, u64)>,
     /// A key's last alert, its cooldown, and when it was last touched.
     keys: HashMap<(String, String), (KeyRecord, i64, u64)>,
+    /// Roll-ups by the fingerprint of the alert they follow, until their follow-up goes out
+    /// (one per alert: bounded by the alerts of the run).
+    rollups: HashMap<String, Rollup>,
     newest: i64,
     calls: u64,
 }
@@ -32,6 +38,7 @@ impl Memory {
             horizon,
             windows: HashMap::new(),
             keys: HashMap::new(),
+            rollups: HashMap::new(),
             newest: i64::MIN,
             calls: 0,
         }
@@ -77,6 +84,32 @@ impl State for Memory {
             .or_insert_with(|| (Window::default(), *spec, calls));
         *last = calls;
         Ok(w.add(entry, spec))
+    }
+
+    fn rollup_add(
+        &mut self,
+        rule: &Rule,
+        follow: &Follow,
+        e: &Event,
+        identity: u64,
+    ) -> Result<(), StateError> {
+        self.rollups
+            .entry(follow.follows.clone())
+            .or_insert_with(|| Rollup::new(rule, follow, e))
+            .add(e, identity);
+        Ok(())
+    }
+
+    fn rollups_due(&mut self, before: i64) -> Result<Vec<Rollup>, StateError> {
+        let due: Vec<String> = self
+            .rollups
+            .iter()
+            .filter(|(_, r)| r.until <= before)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out: Vec<Rollup> = due.iter().filter_map(|k| self.rollups.remove(k)).collect();
+        out.sort_by(|a, b| (a.until, &a.follows).cmp(&(b.until, &b.follows)));
+        Ok(out)
     }
 
     fn alert_key(

@@ -7,10 +7,13 @@
 //! Lambda's concurrent copies (the `trailwatch-lambda` crate).
 
 pub mod memory;
+pub mod rollup;
 pub mod seen;
 pub mod window;
 
 use crate::event::Event;
+use crate::rules::Rule;
+use rollup::{Follow, Rollup};
 use window::{Added, Entry, Spec};
 
 /// Stable 64-bit FNV-1a over byte strings, separated so ("ab","c") ≠ ("a","bc").
@@ -55,8 +58,9 @@ pub enum Key {
     /// Alert: the key is new (or its cooldown has passed), or this is the event that
     /// raised the key's alert, delivered again. `since` is that alert's event time.
     Alert { since: i64 },
-    /// An alert for this key was raised by another event within the cooldown.
-    Deduplicated,
+    /// An alert for this key was raised by another event within the cooldown, at `since`
+    /// (event time).
+    Deduplicated { since: i64 },
 }
 
 /// The last alert raised for an alert key.
@@ -85,7 +89,7 @@ pub fn decide_key(
         Some(k) if k.trigger == identity => (Key::Alert { since: k.since }, None),
         Some(k) => match cooldown {
             Some(c) if (time - k.since).abs() >= c => (Key::Alert { since: time }, Some(fresh)),
-            _ => (Key::Deduplicated, None),
+            _ => (Key::Deduplicated { since: k.since }, None),
         },
     }
 }
@@ -135,6 +139,20 @@ pub trait State {
         entry: Entry,
         spec: &Spec,
     ) -> Result<Added, StateError>;
+
+    /// Counts the event `e` (`identity`) in the roll-up of the alert it follows, which
+    /// starts with this event if it is the first (see [`rollup`]).
+    fn rollup_add(
+        &mut self,
+        rule: &Rule,
+        follow: &Follow,
+        e: &Event,
+        identity: u64,
+    ) -> Result<(), StateError>;
+
+    /// Takes out the roll-ups whose span or cooldown ended at or before `before` (event
+    /// time), earliest first, for their follow-ups to be sent.
+    fn rollups_due(&mut self, before: i64) -> Result<Vec<Rollup>, StateError>;
 
     /// Checks and records an alert key of `rule` for the event `identity` at `time`.
     fn alert_key(

@@ -38,8 +38,8 @@ pub struct Entry {
 pub enum Added {
     /// Not enough events (yet).
     Pending,
-    /// Inside a span that has already alerted.
-    Absorbed,
+    /// Inside a span that has already alerted, the one starting at `start`.
+    Absorbed { start: i64 },
     /// A span reached the threshold (or its triggering event came again): its events,
     /// earliest first. `event_id` and `source_ip` are kept for the earliest
     /// [`DETAILS_PER_PAGE`] events and [`IPS_PER_PAGE`] addresses of each page.
@@ -294,6 +294,15 @@ impl Window {
         (pages, std::mem::take(&mut self.alerted_dirty))
     }
 
+    /// The earliest alerted span that covers `t`.
+    fn covering(&self, t: i64, window: i64) -> Option<Alerted> {
+        self.alerted
+            .iter()
+            .filter(|a| a.start <= t && t <= a.start.saturating_add(window))
+            .min_by_key(|a| a.start)
+            .copied()
+    }
+
     fn covered(&self, t: i64, window: i64, except: Option<&Alerted>) -> bool {
         self.alerted
             .iter()
@@ -354,8 +363,8 @@ impl Window {
             let span = self.between(a.start, a.start.saturating_add(window), spec, Some(&a));
             return Added::Crossed(self.entries(&span));
         }
-        if self.covered(t, window, None) {
-            return Added::Absorbed;
+        if let Some(a) = self.covering(t, window) {
+            return Added::Absorbed { start: a.start };
         }
         let key = spec.page_of(t, e.identity);
         let page = self.pages.entry(key).or_default();
@@ -525,7 +534,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(add(&mut w, 36_100), Added::Absorbed);
+        assert_eq!(add(&mut w, 36_100), Added::Absorbed { start: 35_760 });
         assert_eq!(w.len(), 5, "an absorbed event is not stored");
     }
 
@@ -581,7 +590,7 @@ mod tests {
             first,
             "a retry of the trigger re-raises the same span"
         );
-        assert_eq!(add(&mut w, 2), Added::Absorbed);
+        assert_eq!(add(&mut w, 2), Added::Absorbed { start: 0 });
         assert_eq!(w.len(), 5);
     }
 

@@ -7,6 +7,14 @@
 //! them concurrently. A conflict means another invocation changed the same window or key:
 //! after a jittered pause the pipeline runs the batch again from fresh reads. Sightings are
 //! written in `BatchWriteItem`s only once the batch's alerts were delivered.
+//!
+//! Roll-ups (the matches after an alert) are items `rollup#<alert>#<bucket>`, where the
+//! bucket is the five minutes of wall clock in which their follow-up is due (the end of the
+//! span or cooldown plus the delivery delay, or now if that has passed), and each bucket
+//! lists its roll-ups in `rollups#<bucket>`. The schedule reads the buckets that are over
+//! since its cursor, sends their follow-ups, then deletes them and moves the cursor; a
+//! match that comes after its roll-up's bucket is over starts a new one, due in the
+//! current bucket.
 
 use super::{get_n, get_s, is_conflict, n, state_err};
 use aws_sdk_dynamodb::types::{AttributeValue as Av, KeysAndAttributes, PutRequest, WriteRequest};
@@ -15,6 +23,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 use tokio::runtime::Handle;
+use trailwatch::event::Event;
+use trailwatch::rules::Rule;
+use trailwatch::state::rollup::{Follow, Rollup};
 use trailwatch::state::window::{
     decode_slots, encode_slots, Added, Alerted, Entry, Page, PageKey, Spec, Window,
 };
@@ -25,6 +36,13 @@ const GET_BATCH: usize = 100;
 const WRITE_BATCH: usize = 25;
 /// Requests in flight at once.
 const CONCURRENCY: usize = 16;
+/// Seconds of wall clock per roll-up bucket.
+pub const ROLLUP_BUCKET: i64 = 300;
+/// Buckets the schedule leaves alone after the current one, so no invocation is still
+/// adding to a bucket being sent (clocks and batches may lag a little).
+const SETTLE_BUCKETS: i64 = 2;
+/// Most buckets one schedule run reads (a week); older ones have expired anyway.
+const MAX_BUCKETS: i64 = 7 * 86_400 / ROLLUP_BUCKET;
 
 /// A window as read in this batch.
 struct Cached {
@@ -43,6 +61,14 @@ struct CachedKey {
     cooldown: i64,
 }
 
+/// A roll-up as read in this batch.
+struct CachedRollup {
+    rollup: Rollup,
+    bucket: i64,
+    version: Option<i64>,
+    dirty: bool,
+}
+
 /// What the batch writes at `commit`: an item and the version it must still have.
 struct Write {
     item: HashMap<String, Av>,
@@ -59,6 +85,15 @@ pub struct DynamoState {
     deadline_ms: u64,
     windows: HashMap<String, Cached>,
     keys: HashMap<String, CachedKey>,
+    rollups: HashMap<String, CachedRollup>,
+    /// Seconds of wall clock after a span or cooldown ends before its follow-up is due.
+    rollup_delay: i64,
+    /// Roll-ups handed out by `rollups_due`, deleted once delivered, and the cursor to
+    /// store then (its new value and the version read).
+    handed_out: Vec<String>,
+    cursor: Option<(i64, Option<i64>)>,
+    /// The schedule's time, when it gave one: the buckets due are those before it.
+    schedule_time: Option<i64>,
     /// Who delivered the alerts of an event, as read (None: nobody yet).
     seen: HashMap<u64, Option<String>>,
     /// Events first seen in this batch, and in committed batches not yet delivered.
@@ -86,6 +121,11 @@ impl DynamoState {
             deadline_ms: u64::MAX,
             windows: HashMap::new(),
             keys: HashMap::new(),
+            rollups: HashMap::new(),
+            rollup_delay: 900,
+            handed_out: Vec::new(),
+            cursor: None,
+            schedule_time: None,
             seen: HashMap::new(),
             batch_sightings: Vec::new(),
             sightings: Vec::new(),
@@ -98,6 +138,19 @@ impl DynamoState {
     /// [`super::RETENTION`].
     fn retention(&self) -> i64 {
         self.horizon.max(super::RETENTION)
+    }
+
+    /// Follow-ups are due `seconds` of wall clock after their span or cooldown ends.
+    pub fn with_rollup_delay(mut self, seconds: i64) -> Self {
+        self.rollup_delay = seconds;
+        self
+    }
+
+    /// The schedule's own time (its event's `time`) instead of the clock, for
+    /// `rollups_due`.
+    pub fn with_schedule_time(mut self, time: Option<i64>) -> Self {
+        self.schedule_time = time;
+        self
     }
 
     /// No call starts after `deadline_ms` (Unix milliseconds).
@@ -275,6 +328,77 @@ impl DynamoState {
     }
 }
 
+impl DynamoState {
+    /// Adds each roll-up to its bucket's list (a string set: adding twice is harmless).
+    fn list_rollups(
+        &mut self,
+        listed: Vec<(i64, String)>,
+        expires_at: i64,
+    ) -> Result<(), StateError> {
+        for (bucket, follows) in listed {
+            let req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", Av::S(format!("rollups#{bucket}")))
+                .update_expression("ADD f :f SET expires_at = :e")
+                .expression_attribute_values(":f", Av::Ss(vec![follows]))
+                .expression_attribute_values(":e", n(expires_at))
+                .send();
+            self.run("UpdateItem", 1, req)?
+                .map_err(|e| state_err("listing a roll-up", e))?;
+        }
+        Ok(())
+    }
+
+    /// After the follow-ups handed out were delivered: deletes their roll-ups and moves
+    /// the schedule's cursor past their buckets (a concurrent run that moved it first wins;
+    /// both sent the same follow-ups, which their claims let out once).
+    fn forget_handed_out(&mut self) -> Result<(), StateError> {
+        for chunk in std::mem::take(&mut self.handed_out).chunks(WRITE_BATCH) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|pk| {
+                    WriteRequest::builder()
+                        .delete_request(
+                            aws_sdk_dynamodb::types::DeleteRequest::builder()
+                                .key("pk", Av::S(pk.clone()))
+                                .build()
+                                .expect("the key is set"),
+                        )
+                        .build()
+                })
+                .collect();
+            while !requests.is_empty() {
+                let req = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send();
+                let out = self
+                    .run("BatchWriteItem", 1, req)?
+                    .map_err(|e| state_err("deleting sent roll-ups", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        if let Some((b, version)) = self.cursor.take() {
+            let expires = trailwatch_now() + self.retention();
+            self.put_all(vec![Write {
+                item: HashMap::from([
+                    ("pk".to_string(), Av::S("rollups#cursor".into())),
+                    ("b".to_string(), n(b)),
+                    ("expires_at".to_string(), n(expires)),
+                ]),
+                version,
+            }])?;
+        }
+        Ok(())
+    }
+}
+
 fn deadline() -> StateError {
     StateError {
         message: "invocation deadline reached while reading or writing state".into(),
@@ -364,6 +488,7 @@ impl State for DynamoState {
     fn begin(&mut self, identities: &[u64]) -> Result<(), StateError> {
         self.windows.clear();
         self.keys.clear();
+        self.rollups.clear();
         self.batch_sightings.clear();
         let unknown: Vec<u64> = {
             let mut set = HashSet::new();
@@ -453,6 +578,89 @@ impl State for DynamoState {
         Ok(decision)
     }
 
+    fn rollup_add(
+        &mut self,
+        rule: &Rule,
+        follow: &Follow,
+        e: &Event,
+        identity: u64,
+    ) -> Result<(), StateError> {
+        let due = follow
+            .until
+            .saturating_add(self.rollup_delay)
+            .max(trailwatch_now());
+        let bucket = due.div_euclid(ROLLUP_BUCKET);
+        let pk = format!("rollup#{}#{bucket}", follow.follows);
+        if !self.rollups.contains_key(&pk) {
+            let item = self.get_many(std::slice::from_ref(&pk))?.remove(&pk);
+            let stored = item
+                .as_ref()
+                .and_then(|i| get_s(i, "r"))
+                .and_then(|r| serde_json::from_str::<Rollup>(r).ok());
+            self.rollups.insert(
+                pk.clone(),
+                CachedRollup {
+                    rollup: stored.unwrap_or_else(|| Rollup::new(rule, follow, e)),
+                    bucket,
+                    version: item.as_ref().and_then(|i| get_n(i, "v")),
+                    dirty: false,
+                },
+            );
+        }
+        let cached = self.rollups.get_mut(&pk).expect("cached above");
+        let before = cached.rollup.count;
+        cached.rollup.add(e, identity);
+        cached.dirty |= cached.rollup.count != before;
+        Ok(())
+    }
+
+    fn rollups_due(&mut self, before: i64) -> Result<Vec<Rollup>, StateError> {
+        let now = self.schedule_time.unwrap_or_else(trailwatch_now);
+        let last = now.div_euclid(ROLLUP_BUCKET) - SETTLE_BUCKETS;
+        let cursor_pk = "rollups#cursor".to_string();
+        let head = self
+            .get_many(std::slice::from_ref(&cursor_pk))?
+            .remove(&cursor_pk);
+        let done = head.as_ref().and_then(|i| get_n(i, "b"));
+        let version = head.as_ref().and_then(|i| get_n(i, "v"));
+        let first = done
+            .map_or(last - MAX_BUCKETS, |d| d + 1)
+            .max(last - MAX_BUCKETS);
+        if first > last {
+            return Ok(Vec::new());
+        }
+        let buckets: Vec<String> = (first..=last).map(|b| format!("rollups#{b}")).collect();
+        let lists = self.get_many(&buckets)?;
+        let mut pks = Vec::new();
+        for (pk, item) in &lists {
+            let Some(b) = pk.strip_prefix("rollups#") else {
+                continue;
+            };
+            if let Some(Av::Ss(follows)) = item.get("f") {
+                pks.extend(follows.iter().map(|f| format!("rollup#{f}#{b}")));
+            }
+        }
+        pks.sort();
+        let items = self.get_many(&pks)?;
+        let mut out = Vec::new();
+        for pk in pks {
+            let Some(r) = items
+                .get(&pk)
+                .and_then(|i| get_s(i, "r"))
+                .and_then(|r| serde_json::from_str::<Rollup>(r).ok())
+            else {
+                continue;
+            };
+            if r.until <= before {
+                self.handed_out.push(pk);
+                out.push(r);
+            }
+        }
+        self.cursor = Some((last, version));
+        out.sort_by(|a, b| (a.until, &a.follows).cmp(&(b.until, &b.follows)));
+        Ok(out)
+    }
+
     fn commit(&mut self) -> Result<bool, StateError> {
         let now = trailwatch_now();
         let retention = self.retention();
@@ -493,11 +701,35 @@ impl State for DynamoState {
                 });
             }
         }
+        // A new roll-up is listed in its bucket first: a listing without its item is
+        // skipped by the schedule, an item without its listing would never be sent.
+        let mut listed = Vec::new();
+        for (pk, r) in &self.rollups {
+            if !r.dirty {
+                continue;
+            }
+            if r.version.is_none() {
+                listed.push((r.bucket, r.rollup.follows.clone()));
+            }
+            heads.push(Write {
+                item: HashMap::from([
+                    ("pk".to_string(), Av::S(pk.clone())),
+                    (
+                        "r".to_string(),
+                        Av::S(serde_json::to_string(&r.rollup).unwrap_or_default()),
+                    ),
+                    ("expires_at".to_string(), n(now + retention)),
+                ]),
+                version: r.version,
+            });
+        }
+        self.list_rollups(listed, now + retention)?;
         // Pages before the spans that alerted on them: a span is never recorded without
         // its events (a retry re-adds them either way; every add is idempotent).
         let ok = self.put_all(pages)? && self.put_all(heads)?;
         self.windows.clear();
         self.keys.clear();
+        self.rollups.clear();
         if !ok {
             // Another invocation changed the same window or key: pause (jittered, growing),
             // then the pipeline reads again and runs the batch again.
@@ -513,6 +745,7 @@ impl State for DynamoState {
     }
 
     fn delivered(&mut self, owner: &str) -> Result<(), StateError> {
+        self.forget_handed_out()?;
         let expires = trailwatch_now() + self.retention();
         let mine: Vec<u64> = {
             let mut set = HashSet::new();

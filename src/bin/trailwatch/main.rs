@@ -430,6 +430,10 @@ fn scan(
             }
         }
     }
+    // All the history there is has been read: every roll-up's follow-up goes out.
+    pipeline
+        .send_follow_ups(i64::MAX, &mut sink)
+        .context("writing alerts")?;
     let sink::Tee(printed, kept) = sink;
     drop(printed);
     let r = &pipeline.report;
@@ -441,8 +445,13 @@ fn scan(
     } else {
         String::new()
     };
+    let follow_ups = if r.follow_ups > 0 {
+        format!(", {} follow-up(s)", r.follow_ups)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events{outside}, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed)",
+        "trailwatch: {read} input(s) read, {skipped} skipped, {unreadable} unreadable; {} events{outside}, {} duplicates, {} malformed, {} suppressed, {} alerts ({} deduplicated, {} untimed){follow_ups}",
         r.events, r.duplicates, r.malformed, r.suppressed, r.alerts, r.deduplicated, r.untimed
     );
     if let (Some(file), Some(kept)) = (report, kept) {
@@ -452,6 +461,12 @@ fn scan(
         } else {
             dirs.iter().map(|d| d.display().to_string()).collect()
         };
+        // Follow-ups are counted apart: each summarises an alert already on the page.
+        let first_alerts: Vec<_> = kept
+            .alerts
+            .into_iter()
+            .filter(|a| a.follow_up_of.is_none())
+            .collect();
         let page = trailwatch::report::html(&trailwatch::report::ReportInput {
             named: &named,
             inputs: trailwatch::report::Inputs {
@@ -461,7 +476,7 @@ fn scan(
             },
             rule_sources: &sources,
             rules: set.rules(),
-            alerts: &kept.alerts,
+            alerts: &first_alerts,
             run: r,
             generated: Some(now()),
         });
@@ -497,13 +512,13 @@ fn rule_totals(r: &trailwatch::pipeline::Report) -> String {
         .unwrap_or(4)
         .max(4);
     let mut out = format!(
-        "{:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}\n",
-        "RULE", "HITS", "ALERTS", "SUPPRESSED", "DEDUPLICATED", "UNTIMED"
+        "{:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}  {:>10}\n",
+        "RULE", "HITS", "ALERTS", "SUPPRESSED", "DEDUPLICATED", "UNTIMED", "FOLLOW-UPS"
     );
     for (id, t) in rows {
         out.push_str(&format!(
-            "{id:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}\n",
-            t.hits, t.alerts, t.suppressed, t.deduplicated, t.untimed
+            "{id:width$}  {:>8}  {:>6}  {:>10}  {:>12}  {:>7}  {:>10}\n",
+            t.hits, t.alerts, t.suppressed, t.deduplicated, t.untimed, t.follow_ups
         ));
     }
     out
