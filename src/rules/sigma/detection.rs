@@ -633,7 +633,7 @@ fn values(field: FieldRef, v: &Node, m: &Mods, key: &str, diags: &mut Diags) -> 
             let text = set.into_iter().next().unwrap_or_default();
             Op::Equals(Lit::Text { text, num: None })
         } else {
-            Op::Set(set)
+            Op::Set(set, None)
         };
         parts.insert(0, test(vec![op], ic));
     }
