@@ -370,3 +370,124 @@ fn json_output_parses() {
     assert_eq!(mfa["found"]["values"], json!(["Yes"]));
     assert!(recs[0]["skipped"].as_u64().unwrap() > 40);
 }
+
+/// Every Cond node of `c` (not those inside `where`, whose records are elements).
+fn nodes<'a>(
+    c: &'a trailwatch::rules::matcher::Cond,
+    out: &mut Vec<&'a trailwatch::rules::matcher::Cond>,
+) {
+    use trailwatch::rules::matcher::Cond;
+    out.push(c);
+    match c {
+        Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| nodes(c, out)),
+        Cond::Not(c) => nodes(c, out),
+        Cond::Test(_) => {}
+    }
+}
+
+/// The trace never disagrees with the matcher: over every record of the corpora, every
+/// bundled and SigmaHQ rule (and each node of its condition, and each suppression) gets
+/// the verdict `Rule::matches` gives; a rule the index does not offer never matches; and
+/// the rules' own test events agree too.
+#[test]
+fn the_trace_agrees_with_the_matcher_on_every_corpus_record_and_rule() {
+    use trailwatch::event::Event;
+    use trailwatch::rules::explain::{record_trace, rule_trace, trace};
+    use trailwatch::rules::{self, RuleSet};
+    use trailwatch::source::{decode, Item, Limits};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dir = rules::bundled();
+    for extra in [
+        "tests/corpora/sigmahq-cloudtrail-rules",
+        "tests/sigma/constructs",
+    ] {
+        dir.extend(rules::read_dir(&root.join(extra)).unwrap());
+    }
+    let (set, diags) = RuleSet::compile_dir(&dir, &[], 1_767_225_600);
+    let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+    assert!(set.rules().len() > 100, "{}", set.rules().len());
+
+    let mut files = Vec::new();
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else if matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("json" | "jsonl" | "ndjson" | "gz")
+            ) {
+                out.push(p)
+            }
+        }
+    }
+    walk(&root.join("tests/corpora"), &mut files);
+    walk(&root.join("tests/sigma"), &mut files);
+    files.sort();
+
+    let mut events = Vec::new();
+    for f in &files {
+        let input = std::io::BufReader::new(std::fs::File::open(f).unwrap());
+        // Files that are not CloudTrail input (indexes, peers' rule lists) are skipped.
+        let _ = decode(input, &Limits::default(), &mut |i| {
+            if let Item::Record(e) = i {
+                events.push(e)
+            }
+        });
+    }
+    for r in set.rules() {
+        for t in &r.tests {
+            events.extend(t.events.iter().cloned().filter_map(Event::from_value));
+        }
+    }
+    assert!(events.len() > 4000, "{} records", events.len());
+
+    let (mut checked, mut matched) = (0usize, 0usize);
+    for e in &events {
+        let offered = set.candidates(e);
+        for (i, rule) in set.rules().iter().enumerate() {
+            let t = rule_trace(rule, e, offered.contains(&i));
+            assert_eq!(t.matches, rule.matches(e), "{}: {}", rule.id, e.value());
+            assert_eq!(
+                t.verdict == "suppressed",
+                t.matches && rule.suppressed_by(e).is_some()
+            );
+            if !t.offered {
+                assert!(!t.matches, "the index skipped {} on a match", rule.id);
+            }
+            if t.matches {
+                matched += 1;
+            } else {
+                assert!(
+                    t.reason.is_some(),
+                    "{}: no reason on {}",
+                    rule.id,
+                    e.value()
+                );
+            }
+            // Each node on its own too, where the rule is offered (elsewhere the records
+            // are mostly of the wrong eventName, which the top-level check covers).
+            if t.offered {
+                let mut all = Vec::new();
+                nodes(&rule.cond, &mut all);
+                for c in all {
+                    assert_eq!(trace(c, e).holds, c.matches(e), "{}: {c:?}", rule.id);
+                }
+            }
+            for s in &rule.suppressions {
+                assert_eq!(trace(&s.cond, e).holds, s.cond.matches(e));
+            }
+            checked += 1;
+        }
+        // The record view holds exactly the candidates, matches first.
+        let r = record_trace(&set, e, 1, None, None);
+        assert_eq!(r.rules.len(), offered.len());
+        assert!(r.rules.windows(2).all(|w| w[0].matches || !w[1].matches));
+    }
+    eprintln!(
+        "{} events {matched} matches in {checked} checks",
+        events.len()
+    );
+    assert!(matched > 500, "{matched} matches in {checked} checks");
+}
