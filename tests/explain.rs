@@ -491,3 +491,62 @@ fn the_trace_agrees_with_the_matcher_on_every_corpus_record_and_rule() {
     );
     assert!(matched > 500, "{matched} matches in {checked} checks");
 }
+
+/// The samples in rules/README.md's `explain` section are what `explain` prints: each
+/// ```` ```sh ```` command followed by a ```` ```text ```` block is run (the section's
+/// ```` ```json ```` record saved as the file the commands name) and compared.
+#[test]
+fn readme_explain_samples_show_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("rules/README.md")).unwrap();
+    let start = readme
+        .find("## `explain`: why a rule did or did not fire")
+        .expect("the explain section");
+    let end = readme[start + 3..]
+        .find("\n## ")
+        .map_or(readme.len(), |e| start + 3 + e);
+    let section = &readme[start..end];
+    // (fence info, text) of every fenced block, in order.
+    let mut blocks: Vec<(&str, String)> = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        if let Some(info) = line.strip_prefix("```") {
+            let mut text = String::new();
+            for l in lines.by_ref() {
+                if l == "```" {
+                    break;
+                }
+                text.push_str(l);
+                text.push('\n');
+            }
+            blocks.push((info, text));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let record = &blocks.iter().find(|(info, _)| *info == "json").unwrap().1;
+    let file = write(dir.path(), "assume-role.json", record.as_bytes());
+    let mut compared = 0;
+    for pair in blocks.windows(2) {
+        let [(first, cmd), (second, shown)] = pair else {
+            continue;
+        };
+        if (*first, *second) != ("sh", "text") {
+            continue;
+        }
+        let args: Vec<&str> = cmd
+            .split_whitespace()
+            .skip(1)
+            .map(|a| if a == "assume-role.json" { &file } else { a })
+            .collect();
+        let run = trailwatch(&args, None);
+        assert_eq!(run.code, 0, "{cmd}{}", run.stderr);
+        assert_eq!(
+            &run.stdout,
+            shown,
+            "rules/README.md: the output shown for `{}` differs from what it prints",
+            cmd.trim()
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "samples compared");
+}

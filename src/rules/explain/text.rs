@@ -201,7 +201,7 @@ pub fn record_summary(r: &RecordTrace) -> String {
     if !misses.is_empty() {
         let _ = writeln!(
             s,
-            "  no match ({} other candidate{}):",
+            "  no match ({} candidate{}):",
             misses.len(),
             if misses.len() == 1 { "" } else { "s" }
         );
