@@ -16,6 +16,13 @@ fn login_with_mfa(id: &str) -> Value {
         "eventID":id,"recipientAccountId":"111122223333"})
 }
 
+fn root_path(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 fn corpora() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpora")
 }
@@ -315,6 +322,23 @@ fn a_sigma_rule_is_explained_as_it_compiled() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let (first, second) = run.stdout.split_once("\nrecord 2").unwrap();
     assert!(first.contains(&format!("rule {id}: match\n")), "{first}");
+    // A Sigma wildcard becomes a case-insensitive pattern, and says so; a keyword search
+    // does not print the record.
+    let keywords = root_path("tests/sigma/constructs/keywords.yml");
+    let rec = json!({"eventName":"GetObject","eventTime":"2024-01-01T00:00:00Z","requestParameters":{"bucketName":"evil_corp"}});
+    let run = trailwatch(
+        &["explain", "--rules", &keywords, "--event", "-"],
+        Some(rec.to_string().as_bytes()),
+    );
+    assert!(
+        run.stdout.contains(concat!(
+            "0e0a0000-0000-4000-8000-00000000000e: none of 2 alternatives held: ",
+            "(the record): found the record's JSON text (not shown), expected glob \"*pwn*ed*\" (ignoring case)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("evil_corp"), "{}", run.stdout);
     for line in [
         &format!("rule {id}: no match\n"),
         "  index:      not offered: eventName \"StartLogging\" is not one of [\"deletetrail\", \"stoplogging\", \"updatetrail\"] (ignoring case)\n",
