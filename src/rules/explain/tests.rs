@@ -1,4 +1,6 @@
+use super::describe::globs_of;
 use super::*;
+use crate::event::Event;
 use crate::rules::{RuleFile, RuleSet};
 use serde_json::json;
 
