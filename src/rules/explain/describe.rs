@@ -245,13 +245,18 @@ pub fn describe_cond(c: &Cond) -> CondView {
         Cond::Test(t) => CondView::Test {
             field: t.field.label(),
             ignore_case: t.ignore_case,
-            ops: t.ops.iter().map(describe_op).collect(),
+            ops: t
+                .ops
+                .iter()
+                .map(|o| describe_op(o, t.ignore_case))
+                .collect(),
         },
     }
 }
 
-/// Describes one operator.
-pub fn describe_op(op: &Op) -> OpView {
+/// Describes one operator, evaluated ignoring case or not (`ic`): a `not` or `some` that
+/// sets its own `ignore_case` says so.
+pub fn describe_op(op: &Op, ic: bool) -> OpView {
     let plain = |op: &'static str, text: String, values: Vec<Value>| OpView {
         op,
         text,
@@ -360,10 +365,14 @@ pub fn describe_op(op: &Op) -> OpView {
                 vec![Value::from(other.label())],
             )
         }
-        Op::Not(ops, ic) | Op::Some(ops, ic) => {
-            let inner: Vec<OpView> = ops.iter().map(describe_op).collect();
+        Op::Not(ops, own) | Op::Some(ops, own) => {
+            let inner: Vec<OpView> = ops.iter().map(|o| describe_op(o, *own)).collect();
             let joined = joined_ops(&inner);
-            let case = if *ic { " (ignoring case)" } else { "" };
+            let case = match (*own, ic) {
+                (true, false) => " (ignoring case)",
+                (false, true) => " (case-sensitive)",
+                _ => "",
+            };
             let (name, text) = match op {
                 Op::Not(..) => ("not", format!("not {joined}{case}")),
                 _ => ("some", format!("some value: {joined}{case}")),

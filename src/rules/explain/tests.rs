@@ -383,3 +383,35 @@ fn the_index_says_why_it_skips_a_rule() {
         Some("the rule is disabled (enabled: false)")
     );
 }
+
+#[test]
+fn ignore_case_is_said_once_and_where_it_applies() {
+    let s = set(concat!(
+        "match:\n",
+        "  eventName: {not: {prefix: delete}, ignore_case: true}\n",
+        "  eventSource: {not: {prefix: x, ignore_case: false}, ignore_case: true}\n",
+        "  userAgent: {not: {prefix: Boto, ignore_case: true}}\n",
+    ));
+    let out = text::rule(&describe(&s.rules()[0]));
+    for line in [
+        "    eventName: not prefix \"delete\" (ignoring case)\n",
+        "    eventSource: not prefix \"x\" (case-sensitive) (ignoring case)\n",
+        "    userAgent: not prefix \"boto\" (ignoring case)\n",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let e = json!({"eventName":"DeleteTrail","eventSource":"s","userAgent":"u"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"eventName: found "DeleteTrail", expected not prefix "delete" (ignoring case); the inner test held"#
+        )
+    );
+    let e = json!({"eventName":"GetUser","eventSource":"s","userAgent":"boto3"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"userAgent: found "boto3", expected not prefix "boto" (ignoring case); the inner test held"#
+        )
+    );
+}

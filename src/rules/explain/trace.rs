@@ -248,7 +248,7 @@ fn op_trace(
     redact: bool,
 ) -> OpTrace {
     let holds = t.holds(op, e, ic);
-    let view = describe_op(op);
+    let view = describe_op(op, ic);
     let mut out = OpTrace {
         holds,
         op: view.op,
@@ -307,10 +307,16 @@ fn why_failed(
     redact: bool,
 ) -> String {
     let expected = &traced.expected;
-    let case = if ic && !matches!(op, Op::Not(..) | Op::Some(..)) {
-        " (ignoring case)"
-    } else {
-        ""
+    // `not` and `some` compare as their own `ignore_case` says.
+    let case = match op {
+        Op::Not(_, own) | Op::Some(_, own) if *own => " (ignoring case)",
+        Op::Not(..) | Op::Some(..) => "",
+        _ if ic => " (ignoring case)",
+        _ => "",
+    };
+    let own_expected = match op {
+        Op::Not(_, own) | Op::Some(_, own) => describe_op(op, *own).text,
+        _ => expected.clone(),
     };
     let has = if vals.is_empty() {
         "missing".to_string()
@@ -320,15 +326,15 @@ fn why_failed(
     match op {
         Op::Exists(true) => format!("{has}, expected {expected}"),
         Op::Exists(false) => format!("{has}, expected it absent"),
-        Op::Not(..) => format!("{has}, expected {expected}; the inner test held"),
-        _ if vals.is_empty() => format!("missing, expected {expected}{case}"),
+        Op::Not(..) => format!("{has}, expected {own_expected}{case}; the inner test held"),
+        _ if vals.is_empty() => format!("missing, expected {own_expected}{case}"),
         Op::Some(ops, inner_ic) => {
             let mut lines = Vec::new();
             for v in vals.iter().take(SHOWN_FOUND) {
                 let failed = ops
                     .iter()
                     .find(|o| !t.holds_on_value(o, e, *inner_ic, *v))
-                    .map(|o| describe_op(o).text);
+                    .map(|o| describe_op(o, *inner_ic).text);
                 if let Some(f) = failed {
                     let shown = if redact {
                         "[redacted]".to_string()
@@ -338,9 +344,9 @@ fn why_failed(
                     lines.push(format!("{shown} fails {f}"));
                 }
             }
-            let views: Vec<OpView> = ops.iter().map(describe_op).collect();
+            let views: Vec<OpView> = ops.iter().map(|o| describe_op(o, *inner_ic)).collect();
             format!(
-                "found {}, but no single value meets {}: {}",
+                "found {}, but no single value meets {}{case}: {}",
                 found.shown(),
                 joined_ops(&views),
                 lines.join("; ")
