@@ -466,7 +466,7 @@ fn one_of(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
             _ => set.insert(fold(item.text()?.to_string(), ic)),
         };
     }
-    Some(Op::Set(set))
+    Some(Op::Set(set, None))
 }
 
 fn in_list(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
@@ -476,7 +476,10 @@ fn in_list(v: &Node, ic: bool, cx: &mut Ctx) -> Option<Op> {
         return None;
     };
     match cx.lists.get(name) {
-        Some(items) => Some(Op::Set(items.iter().map(|s| fold(s.clone(), ic)).collect())),
+        Some(items) => Some(Op::Set(
+            items.iter().map(|s| fold(s.clone(), ic)).collect(),
+            Some(name.to_string()),
+        )),
         None => {
             let hint = did_you_mean(name, cx.lists.keys().map(String::as_str));
             cx.diags.error(

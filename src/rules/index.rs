@@ -88,12 +88,19 @@ impl Index {
 /// What a rule is indexed on: `("eventName", names)`, `("eventSource", sources)`, or
 /// `("*", [])` when it is checked against every event.
 pub fn keys(rule: &Rule) -> (&'static str, Vec<String>) {
+    let (field, values, _) = keys_folded(rule);
+    (field, values)
+}
+
+/// [`keys`], and whether the values are compared ignoring case (they are then in lower
+/// case, as every Sigma rule's).
+pub fn keys_folded(rule: &Rule) -> (&'static str, Vec<String>, bool) {
     for field in ["eventName", "eventSource"] {
-        if let Some((values, _)) = required(&rule.cond, field) {
-            return (field, values.into_iter().collect());
+        if let Some((values, ci)) = required(&rule.cond, field) {
+            return (field, values.into_iter().collect(), ci);
         }
     }
-    ("*", Vec::new())
+    ("*", Vec::new(), false)
 }
 
 /// The literal values `field` must have for `cond` to match, when `cond` pins them down,
@@ -112,7 +119,7 @@ fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
                 Op::Equals(Lit::Text { text, num: None }) => {
                     Some((BTreeSet::from([text.clone()]), t.ignore_case))
                 }
-                Op::Set(s) => Some((s.iter().cloned().collect(), t.ignore_case)),
+                Op::Set(s, _) => Some((s.iter().cloned().collect(), t.ignore_case)),
                 _ => None,
             })
         }

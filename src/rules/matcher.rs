@@ -87,7 +87,8 @@ impl<'a> Val<'a> {
         matches!(self, Val::Json(Value::Null))
     }
 
-    fn number(&self) -> Option<f64> {
+    /// The value as a number: a JSON number or a numeric string (what `gt`/`lt` read).
+    pub(crate) fn number(&self) -> Option<f64> {
         match *self {
             Val::Json(Value::Number(n)) => n.as_f64(),
             Val::Json(Value::String(s)) => s.trim().parse().ok(),
@@ -157,20 +158,9 @@ impl FieldRef {
     /// True when this reads a secret (`responseElements.credentials`, a session token, a
     /// password, key material): alerts show `[redacted]` instead of its value.
     pub fn is_sensitive(&self) -> bool {
-        const SECRETS: &[&str] = &[
-            "credentials",
-            "sessiontoken",
-            "secretaccesskey",
-            "password",
-            "masteruserpassword",
-            "privatekey",
-            "keymaterial",
-            "secretstring",
-            "secretbinary",
-        ];
         self.paths().iter().any(|p| {
             p.segments.iter().any(|s| match s {
-                crate::event::Segment::Key(k) => SECRETS.contains(&k.to_ascii_lowercase().as_str()),
+                crate::event::Segment::Key(k) => is_secret_key(k),
                 _ => false,
             })
         })
@@ -233,6 +223,22 @@ impl FieldRef {
                 .join("|"),
         }
     }
+}
+
+/// True for a key whose value is a secret (a session token, a password, key material).
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    const SECRETS: &[&str] = &[
+        "credentials",
+        "sessiontoken",
+        "secretaccesskey",
+        "password",
+        "masteruserpassword",
+        "privatekey",
+        "keymaterial",
+        "secretstring",
+        "secretbinary",
+    ];
+    SECRETS.contains(&key.to_ascii_lowercase().as_str())
 }
 
 /// The part of the ARN a value is, or of every ARN it holds inside text (an `errorMessage`
@@ -298,6 +304,12 @@ pub struct Cidr {
     bits: u8,
 }
 
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.bits)
+    }
+}
+
 impl Cidr {
     pub fn parse(s: &str) -> Result<Cidr, String> {
         let (addr, bits) = match s.split_once('/') {
@@ -338,8 +350,9 @@ impl Cidr {
 #[derive(Debug, Clone)]
 pub enum Op {
     Equals(Lit),
-    /// `one_of` and `in_list`: a hash set of texts.
-    Set(HashSet<String>),
+    /// `one_of` and `in_list`: a hash set of texts, and the list's name for `in_list`
+    /// (kept so `explain` can name it).
+    Set(HashSet<String>, Option<String>),
     Prefix(Vec<String>),
     Suffix(Vec<String>),
     Contains(Vec<String>),
@@ -422,8 +435,15 @@ impl Cond {
 type Values<'f, 'a> = dyn Fn(&mut dyn FnMut(Val<'a>)) + 'f;
 
 impl FieldTest {
-    fn holds(&self, op: &Op, e: &Event, ic: bool) -> bool {
+    /// Whether `op` (one of this test's operators, or one nested in them, with its own
+    /// `ignore_case`) holds on the field's values.
+    pub(crate) fn holds(&self, op: &Op, e: &Event, ic: bool) -> bool {
         self.holds_on(op, e, ic, &|f| self.field.visit(e, f))
+    }
+
+    /// Whether `op` holds on the one value `v`, as inside `some`.
+    pub(crate) fn holds_on_value<'a>(&self, op: &Op, e: &'a Event, ic: bool, v: Val<'a>) -> bool {
+        self.holds_on(op, e, ic, &|f: &mut dyn FnMut(Val<'a>)| f(v))
     }
 
     /// Whether `op` holds on the values `values` yields (the field's, or one of them).
@@ -509,7 +529,7 @@ fn value_holds(op: &Op, v: Val<'_>, ic: bool, json: bool) -> bool {
         Op::Equals(Lit::Text { text, num }) => {
             t == text || num.is_some_and(|n| v.number() == Some(n))
         }
-        Op::Set(set) => set.contains(t),
+        Op::Set(set, _) => set.contains(t),
         Op::Prefix(list) => list.iter().any(|p| t.starts_with(p.as_str())),
         Op::Suffix(list) => list.iter().any(|p| t.ends_with(p.as_str())),
         Op::Contains(list) => list.iter().any(|p| t.contains(p.as_str())),

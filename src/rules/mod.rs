@@ -3,10 +3,11 @@
 //! `yaml` keeps positions, `spec` checks a rule file into a [`Rule`] (all problems at
 //! once), `cond` compiles `match` trees into `matcher` operators, `index` makes sure an
 //! event meets only the rules that can match its `eventSource`/`eventName`. `sigma` reads
-//! Sigma rules into the same [`Rule`]s.
+//! Sigma rules into the same [`Rule`]s. `explain` says why a rule did or did not fire.
 
 pub mod cond;
 pub mod diag;
+pub mod explain;
 pub mod fields;
 mod index;
 pub mod listing;
@@ -253,6 +254,11 @@ impl Rule {
     /// What the rule is indexed on (see [`index::keys`]).
     pub fn index_keys(&self) -> (&'static str, Vec<String>) {
         index::keys(self)
+    }
+
+    /// Whether the index compares [`Rule::index_keys`] ignoring case (Sigma rules).
+    pub fn index_ignores_case(&self) -> bool {
+        index::keys_folded(self).2
     }
 
     /// MITRE ATT&CK technique ids from the tags (`attack.t1562.008` → `T1562.008`).

@@ -1,5 +1,7 @@
 //! `trailwatch`: validate, test and replay rules on a laptop with the Lambda's pipeline.
 
+mod explain;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{self, BufReader, Write};
@@ -99,6 +101,9 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Show a compiled rule (explain RULE_ID), or why records did or did not make rules
+    /// fire (explain --event FILE [RULE_ID]).
+    Explain(explain::Args),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             scan(&dirs, &rules, opts, &paths)
         }
+        Command::Explain(args) => explain::run(&args),
     }
 }
 

@@ -523,7 +523,8 @@ fn values(field: FieldRef, v: &Node, m: &Mods, key: &str, diags: &mut Diags) -> 
                 .dfa_size_limit(REGEX_SIZE_LIMIT)
                 .build()
             {
-                Ok(re) => parts.push(test(vec![Op::Regex(re)], false)),
+                // A regex carries its own case folding; the flag says so to `explain`.
+                Ok(re) => parts.push(test(vec![Op::Regex(re)], i)),
                 Err(e) => {
                     let msg = e.to_string();
                     let last = msg.lines().last().unwrap_or("").trim();
@@ -613,7 +614,7 @@ fn values(field: FieldRef, v: &Node, m: &Mods, key: &str, diags: &mut Diags) -> 
                                 .size_limit(REGEX_SIZE_LIMIT)
                                 .build();
                             match re {
-                                Ok(re) => parts.push(test(vec![Op::Regex(re)], false)),
+                                Ok(re) => parts.push(test(vec![Op::Regex(re)], ic)),
                                 Err(e) => {
                                     diags.error(item.pos, format!("value too complex: {e}"));
                                     ok = false;
@@ -633,7 +634,7 @@ fn values(field: FieldRef, v: &Node, m: &Mods, key: &str, diags: &mut Diags) -> 
             let text = set.into_iter().next().unwrap_or_default();
             Op::Equals(Lit::Text { text, num: None })
         } else {
-            Op::Set(set)
+            Op::Set(set, None)
         };
         parts.insert(0, test(vec![op], ic));
     }

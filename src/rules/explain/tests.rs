@@ -1,0 +1,417 @@
+use super::describe::globs_of;
+use super::*;
+use crate::event::Event;
+use crate::rules::{RuleFile, RuleSet};
+use serde_json::json;
+
+/// 2026-01-01T00:00:00Z: the suppressions below (2027) are in force.
+const NOW: i64 = 1_767_225_600;
+
+fn set_with_lists(rule: &str, lists: &str) -> RuleSet {
+    let files = [RuleFile {
+        path: "r.yaml".into(),
+        text: format!("id: r\ntitle: 't {{eventName}}'\nseverity: medium\n{rule}"),
+    }];
+    let lists = [RuleFile {
+        path: "lists.yaml".into(),
+        text: lists.into(),
+    }];
+    let (set, diags) = RuleSet::compile(&files, &lists, &[], NOW);
+    assert!(diags.is_empty(), "{diags:?}");
+    set.expect("compiles")
+}
+
+fn set(rule: &str) -> RuleSet {
+    set_with_lists(
+        rule,
+        "trusted: ['111122223333', '444455556666', '777788889999']\n",
+    )
+}
+
+fn ev(v: serde_json::Value) -> Event {
+    Event::from_value(v).expect("an object")
+}
+
+/// The first failure of the only rule of `set` on `e`, checking the verdict agrees.
+fn why(set: &RuleSet, e: &serde_json::Value) -> Option<String> {
+    let rule = &set.rules()[0];
+    let e = ev(e.clone());
+    let t = rule_trace(rule, &e, true);
+    assert_eq!(t.matches, rule.matches(&e), "{t:#?}");
+    assert_eq!(t.trace.holds, rule.cond.matches(&e));
+    t.reason
+}
+
+#[test]
+fn a_near_miss_names_the_failing_condition_and_the_value_found() {
+    let s = set("match:\n  eventName: CreateAccessKey\n  requestParameters.userName: [alice]\n");
+    let e = json!({"eventName":"CreateAccessKey","requestParameters":{"userName":"bob"}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(r#"requestParameters.userName: found "bob", expected one of ["alice"]"#)
+    );
+    let e = json!({"eventName":"CreateAccessKey"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(r#"requestParameters.userName: missing, expected one of ["alice"]"#)
+    );
+    let e = json!({"eventName":"CreateAccessKey","requestParameters":{"userName":"alice"}});
+    assert_eq!(why(&s, &e), None);
+}
+
+#[test]
+fn each_operator_says_why_it_failed() {
+    let s = set(concat!(
+        "match:\n",
+        "  any:\n",
+        "    - sourceIPAddress: {cidr: 10.0.0.0/8}\n",
+        "    - userIdentity.accountId: {in_list: trusted}\n",
+        "    - requestParameters.maxResults: {gt: 5}\n",
+        "    - userAgent: {regex: '^curl/'}\n",
+        "    - requestParameters.bucketName: {glob: 'prod-*-logs', ignore_case: true}\n",
+        "    - userIdentity: {equals: x}\n",
+    ));
+    let e = json!({"sourceIPAddress":"ec2.amazonaws.com","userIdentity":{"accountId":"999999999999"},
+        "requestParameters":{"maxResults":"many","bucketName":"dev-logs"},"userAgent":"aws-cli/2"});
+    let t = trace(&s.rules()[0].cond, &ev(e));
+    let TraceNode::Any { of } = &t.node else {
+        panic!("{t:?}")
+    };
+    let reasons: Vec<String> = of.iter().filter_map(first_failure).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"sourceIPAddress: found "ec2.amazonaws.com" (not an IP address), expected cidr 10.0.0.0/8"#,
+            r#"userIdentity.accountId: found "999999999999", not in list trusted (3 values)"#,
+            r#"requestParameters.maxResults: found "many" (not a number), expected gt 5"#,
+            r#"userAgent: found "aws-cli/2", expected regex '^curl/'"#,
+            r#"requestParameters.bucketName: found "dev-logs", expected glob "prod-*-logs" (ignoring case)"#,
+            r#"userIdentity: found an object (objects and arrays have no text), expected equals "x""#,
+        ]
+    );
+    assert!(first_failure(&t)
+        .unwrap()
+        .starts_with("none of 6 alternatives held: sourceIPAddress: found"));
+}
+
+#[test]
+fn not_some_and_same_as_explain_their_inside() {
+    let s = set(concat!(
+        "match:\n",
+        "  userIdentity.type: {not: AWSService}\n",
+        "  userIdentity.accountId: {not: {in_list: trusted}}\n",
+    ));
+    let e = json!({"userIdentity":{"type":"IAMUser","accountId":"444455556666"}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"userIdentity.accountId: found "444455556666", expected not in list trusted (3 values: "111122223333", "444455556666", "777788889999"); the inner test held"#
+        )
+    );
+
+    let s = set(concat!(
+        "match:\n",
+        "  arn_account(requestParameters.policyDocument.Statement[*].Principal.AWS[*]):\n",
+        "    some: {not: {in_list: trusted}, differs_from: recipientAccountId}\n",
+    ));
+    let doc = r#"{"Statement":[{"Principal":{"AWS":["arn:aws:iam::111122223333:root","222233334444"]}}]}"#;
+    let e = json!({"recipientAccountId":"222233334444","requestParameters":{"policyDocument":doc}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(concat!(
+            r#"arn_account(requestParameters.policyDocument.Statement[*].Principal.AWS[*]): found "111122223333", "222233334444", "#,
+            r#"but no single value meets (not in list trusted (3 values: "111122223333", "444455556666", "777788889999") and differs from recipientAccountId): "#,
+            r#""111122223333" fails not in list trusted (3 values: "111122223333", "444455556666", "777788889999"); "222233334444" fails differs from recipientAccountId"#
+        ))
+    );
+
+    let s = set("match:\n  userIdentity.accountId: {same_as: recipientAccountId}\n");
+    let e = json!({"userIdentity":{"accountId":"1"}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"userIdentity.accountId: found "1", but recipientAccountId is missing (both must be present)"#
+        )
+    );
+}
+
+#[test]
+fn a_negated_condition_says_what_held_inside_it() {
+    let s = set("match:\n  eventName: GetUser\n  not: {userIdentity.type: AWSService}\n");
+    let e = json!({"eventName":"GetUser","userIdentity":{"type":"AWSService"}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"not: the inner condition held (userIdentity.type: found "AWSService" (equals "AWSService"))"#
+        )
+    );
+}
+
+#[test]
+fn where_traces_the_elements() {
+    let s = set(concat!(
+        "match:\n",
+        "  requestParameters.bucketPolicy.Statement[*]:\n",
+        "    where: {Effect: Allow, Principal: '*'}\n",
+    ));
+    let e = json!({"requestParameters":{"bucketPolicy":{"Statement":[
+        {"Effect":"Deny","Principal":"*"},{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::1:root"}}]}}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"requestParameters.bucketPolicy.Statement[*]: no element meets the condition (element 1: Effect: found "Deny", expected equals "Allow")"#
+        )
+    );
+    let open = json!({"requestParameters":{"bucketPolicy":{"Statement":[
+        {"Effect":"Deny","Principal":"*"},{"Effect":"Allow","Principal":"*"}]}}});
+    let t = rule_trace(&s.rules()[0], &ev(open), true);
+    assert!(t.matches);
+    let TraceNode::Test(test) = &t.trace.node else {
+        panic!()
+    };
+    assert_eq!(test.ops[0].elements.len(), 1, "the element that met it");
+    assert!(test.ops[0].elements[0].holds);
+}
+
+#[test]
+fn secrets_are_never_shown() {
+    let s = set(concat!(
+        "match:\n",
+        "  responseElements.credentials.sessionToken: {prefix: FQoG}\n",
+    ));
+    let e = json!({"responseElements":{"credentials":{"sessionToken":"IQoSECRET-TOKEN"}}});
+    let t = rule_trace(&s.rules()[0], &ev(e), true);
+    let json = serde_json::to_string(&t).unwrap();
+    let reason = t.reason.clone().unwrap();
+    assert_eq!(
+        reason,
+        r#"responseElements.credentials.sessionToken: found [redacted], expected prefix "FQoG""#
+    );
+    let mut tree = String::new();
+    text::trace_tree(&mut tree, &t.trace, 0, &[]);
+    for out in [&json, &reason, &tree] {
+        assert!(!out.contains("SECRET"), "{out}");
+    }
+    assert!(json.contains(r#""redacted":true"#), "{json}");
+
+    // An object compared as JSON text (as Sigma does) keeps its secrets hidden too.
+    let files = [RuleFile {
+        path: "s.yml".into(),
+        text: "title: s\nid: s\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    responseElements|contains: nothing-like-this\n  condition: sel\nlevel: low\n".into(),
+    }];
+    let (sigma, diags) = RuleSet::compile(&files, &[], &[], NOW);
+    assert!(diags.is_empty(), "{diags:?}");
+    let sigma = sigma.unwrap();
+    let e = ev(
+        json!({"responseElements":{"credentials":{"secretAccessKey":"wJalrSECRET","accessKeyId":"ASIA1"},"assumedRoleUser":{"arn":"arn:aws:sts::1:assumed-role/r/s"}}}),
+    );
+    let t = rule_trace(&sigma.rules()[0], &e, true);
+    let json = serde_json::to_string(&t).unwrap();
+    assert!(!json.contains("wJalr"), "{json}");
+    assert!(
+        json.contains("assumed-role"),
+        "other values are shown: {json}"
+    );
+    assert!(!t.reason.unwrap().contains("wJalr"));
+}
+
+#[test]
+fn on_failure_suppressions_and_steps_are_reported() {
+    let s = set("match:\n  eventName: StopLogging\non_failure: ignore\n");
+    let e = json!({"eventName":"StopLogging","errorCode":"AccessDenied"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some("on_failure: ignore drops failed calls, and this one failed (AccessDenied)")
+    );
+
+    let s = set(concat!(
+        "match:\n  eventName: StopLogging\n",
+        "suppress:\n",
+        "  - match: {userIdentity.arn: {suffix: /ci}}\n",
+        "    reason: CI rotates trails\n",
+        "    owner: secops@example.com\n",
+        "    expires: 2027-06-30\n",
+    ));
+    let e = ev(json!({"eventName":"StopLogging","userIdentity":{"arn":"arn:aws:iam::1:user/ci"}}));
+    let t = rule_trace(&s.rules()[0], &e, true);
+    assert_eq!(t.verdict, "suppressed");
+    let hit = t.suppressed_by.unwrap();
+    assert_eq!(
+        (
+            hit.reason.as_str(),
+            hit.owner.as_str(),
+            hit.expires.as_str()
+        ),
+        (
+            "CI rotates trails",
+            "secops@example.com",
+            "through 2027-06-30"
+        )
+    );
+    assert!(hit.trace.holds);
+
+    let s = set(concat!(
+        "match: {eventName: ConsoleLogin}\n",
+        "sequence:\n  window: 15m\n  steps:\n",
+        "    - {name: failures, count: 3, match: {responseElements.ConsoleLogin: Failure}}\n",
+        "    - {name: success, match: {responseElements.ConsoleLogin: Success}}\n",
+    ));
+    let e = ev(json!({"eventName":"ConsoleLogin","responseElements":{"ConsoleLogin":"Success"}}));
+    let t = rule_trace(&s.rules()[0], &e, true);
+    assert_eq!(t.step.as_deref(), Some("success"));
+    assert_eq!(t.steps, ["failures", "success"]);
+    assert_eq!(
+        t.escalation.as_deref(),
+        Some("a step of a sequence: 2 steps in order within 15m")
+    );
+}
+
+#[test]
+fn describing_shows_lists_by_name_and_operators_with_their_values() {
+    let s = set_with_lists(
+        concat!(
+            "match:\n",
+            "  eventName: [RunInstances, StartInstances]\n",
+            "  userIdentity.userName: {in_list: many}\n",
+            "  userAgent: {glob: ['*boto*', 'a?c'], ignore_case: true}\n",
+            "  requestParameters.instanceType: {regex: '^p[0-9]\\.'}\n",
+            "threshold: {count: 5, window: 10m, group_by: account_id, distinct: sourceIPAddress}\n",
+            "suppress:\n",
+            "  - match: {sourceIPAddress: 192.0.2.1}\n",
+            "    reason: office\n",
+            "    owner: it@example.com\n",
+            "    expires: '2027-06-30T12:00:00Z'\n",
+        ),
+        "many: [j, i, h, g, f, e, d, c, b, a]\n",
+    );
+    let v = describe(&s.rules()[0]);
+    assert_eq!(
+        (v.index.field.as_str(), &v.index.values[..]),
+        (
+            "eventName",
+            &["RunInstances".to_string(), "StartInstances".to_string()][..]
+        )
+    );
+    let out = text::rule(&v);
+    for line in [
+        "indexed on: eventName RunInstances, StartInstances\n",
+        "    eventName: one of [\"RunInstances\", \"StartInstances\"]\n",
+        "    userIdentity.userName: in list many (10 values: \"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", …)\n",
+        "    userAgent: glob any of [\"*boto*\", \"a?c\"] (ignoring case)\n",
+        "    requestParameters.instanceType: regex '^p[0-9]\\.'\n",
+        "threshold:  5 distinct sourceIPAddress within 10m, per account_id\n",
+        "  - office (owner it@example.com, until 2027-06-30T12:00:00Z)\n",
+        "      sourceIPAddress: equals \"192.0.2.1\"\n",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let json = serde_json::to_value(&v).unwrap();
+    let ops = &json["condition"]["of"][1]["ops"][0];
+    assert_eq!(ops["op"], "in_list");
+    assert_eq!(ops["list"], "many");
+    assert_eq!(ops["total"], 10);
+}
+
+#[test]
+fn globs_read_back_as_written() {
+    for g in [
+        "prod-*-logs",
+        "a?c",
+        "*",
+        "x.y+(z)[1]{2}|$^\\*",
+        "arn:aws:iam::*:role/*",
+    ] {
+        let re = crate::rules::cond::glob_to_regex(g);
+        assert_eq!(globs_of(&re), Some(vec![g.to_string()]), "{re}");
+    }
+    assert_eq!(globs_of("^abc$"), None, "no wildcard: shown as the regex");
+    assert_eq!(globs_of("^a.*$"), None, "a regex, not a glob");
+    assert_eq!(
+        globs_of("(?:^a(?s:.*)$)|(?:^(?s:.)b$)"),
+        Some(vec!["a*".to_string(), "?b".to_string()])
+    );
+}
+
+#[test]
+fn copies_point_at_the_first_record() {
+    let mut c = Copies::new(crate::pipeline::DEFAULT_HORIZON);
+    let a = ev(json!({"eventID":"1","eventTime":"2024-01-01T00:00:00Z","eventName":"A"}));
+    let b = ev(json!({"eventID":"2","eventTime":"2024-01-01T00:00:00Z","eventName":"A"}));
+    let no_id = ev(json!({"eventName":"A"}));
+    assert_eq!(c.check(&a, 1), None);
+    assert_eq!(c.check(&b, 2), None);
+    assert_eq!(c.check(&no_id, 3), None);
+    assert_eq!(c.check(&no_id, 4), None, "without eventID, never a copy");
+    assert_eq!(c.check(&a, 5), Some(1));
+    assert_eq!(c.check(&a, 6), Some(1));
+}
+
+#[test]
+fn the_index_says_why_it_skips_a_rule() {
+    let files = [
+        RuleFile {
+            path: "a.yaml".into(),
+            text:
+                "id: a\ntitle: t\nseverity: low\nmatch: {eventName: [DeleteTrail, StopLogging]}\n"
+                    .into(),
+        },
+        RuleFile {
+            path: "b.yaml".into(),
+            text: "id: b\ntitle: t\nseverity: low\nenabled: false\nmatch: {eventName: GetUser}\n"
+                .into(),
+        },
+        RuleFile {
+            path: "c.yaml".into(),
+            text: "id: c\ntitle: t\nseverity: low\nmatch: {errorCode: AccessDenied}\n".into(),
+        },
+    ];
+    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let e = ev(json!({"eventName":"GetUser","errorCode":"AccessDenied"}));
+    let all = record_trace(&set, &e, 1, None, None);
+    let ids: Vec<&str> = all.rules.iter().map(|t| t.rule.as_str()).collect();
+    assert_eq!(ids, ["c"]);
+    assert_eq!((all.skipped, all.disabled), (1, 1));
+    let a = record_trace(&set, &e, 1, None, Some(0));
+    assert!(!a.rules[0].offered);
+    assert_eq!(
+        a.rules[0].skipped_because.as_deref(),
+        Some(r#"eventName "GetUser" is not one of ["DeleteTrail", "StopLogging"]"#)
+    );
+    let b = record_trace(&set, &e, 1, None, Some(1));
+    assert_eq!(
+        b.rules[0].skipped_because.as_deref(),
+        Some("the rule is disabled (enabled: false)")
+    );
+}
+
+#[test]
+fn ignore_case_is_said_once_and_where_it_applies() {
+    let s = set(concat!(
+        "match:\n",
+        "  eventName: {not: {prefix: delete}, ignore_case: true}\n",
+        "  eventSource: {not: {prefix: x, ignore_case: false}, ignore_case: true}\n",
+        "  userAgent: {not: {prefix: Boto, ignore_case: true}}\n",
+    ));
+    let out = text::rule(&describe(&s.rules()[0]));
+    for line in [
+        "    eventName: not prefix \"delete\" (ignoring case)\n",
+        "    eventSource: not prefix \"x\" (case-sensitive) (ignoring case)\n",
+        "    userAgent: not prefix \"boto\" (ignoring case)\n",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let e = json!({"eventName":"DeleteTrail","eventSource":"s","userAgent":"u"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"eventName: found "DeleteTrail", expected not prefix "delete" (ignoring case); the inner test held"#
+        )
+    );
+    let e = json!({"eventName":"GetUser","eventSource":"s","userAgent":"boto3"});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(
+            r#"userAgent: found "boto3", expected not prefix "boto" (ignoring case); the inner test held"#
+        )
+    );
+}
