@@ -98,7 +98,7 @@ pub fn keys(rule: &Rule) -> (&'static str, Vec<String>) {
 
 /// The literal values `field` must have for `cond` to match, when `cond` pins them down,
 /// and whether they are compared ignoring case (then they are in lower case).
-fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
+pub(super) fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
     match cond {
         Cond::Test(t) => {
             let FieldRef::Path(p) = &t.field else {

@@ -5,6 +5,7 @@
 //! event meets only the rules that can match its `eventSource`/`eventName`. `sigma` reads
 //! Sigma rules into the same [`Rule`]s.
 
+pub mod aws_api;
 pub mod cond;
 pub mod diag;
 pub mod fields;
