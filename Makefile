@@ -17,7 +17,7 @@ AWS_CLI_ENV := $(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAU
 MAKEFLAGS += --no-print-directory
 
 .PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
-	build-cli build lambda-tools deploy redrive bench docs clean
+	build-cli build lambda-tools deploy redrive bench docs aws-api clean
 
 ## run: scan examples/attack-story, one morning of a trail with an intrusion in it, with the
 ## bundled rules (the story: examples/README.md; alerts found = success)
@@ -141,6 +141,13 @@ fuzz-tools:
 ## docs: regenerate the catalogue figures in rules/README.md (coverage, Stratus, noise, peers)
 docs:
 	TRAILWATCH_BLESS=1 $(CARGO) test --locked --test catalogue
+
+## aws-api: regenerate src/rules/aws_api/members.txt.gz (the AWS API request members validate
+## checks requestParameters against) from the botocore pinned in requirements-dev.txt, then
+## measure it against the real records (tests/aws_api.rs)
+aws-api: venv
+	$(VENV)/bin/python scripts/aws_api_members.py
+	$(CARGO) test --locked --test aws_api -- --nocapture
 
 ## bench: trailwatch vs the Python peer and a Rust baseline (see BENCHMARKS.md)
 bench:

@@ -181,3 +181,27 @@ fn readme_validate_example_shows_the_real_output() {
         "rules/README.md: the `validate` output shown differs from what validate prints"
     );
 }
+
+#[test]
+fn readme_request_parameters_example_shows_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("rules/README.md")).expect("rules/README.md");
+    let section = "### `requestParameters` and the AWS APIs";
+    let file = RuleFile {
+        path: "rules/iam/access-key-for-admin.yaml".into(),
+        text: block_after(&readme, section, "```yaml").to_string(),
+    };
+    let (set, diags) = RuleSet::compile(&[file], &[], &[], NOW);
+    let set = set.expect("the example compiles: its problems are warnings");
+    let mut actual: String = diags.iter().map(|d| format!("{d}\n")).collect();
+    actual.push_str(&format!(
+        "{} rule(s) OK, {} warning(s)\n",
+        set.rules().len(),
+        diags.len()
+    ));
+    assert_eq!(
+        block_after(&readme, section, "```text"),
+        actual,
+        "rules/README.md: the request parameters example differs from what validate prints"
+    );
+}

@@ -930,3 +930,138 @@ fn ignore_case_must_be_a_boolean_even_inside_not() {
     let (_d, path, run) = validate_rule(&rule);
     assert_only_error(&run, &path, 6, 45, "ignore_case takes true or false");
 }
+
+// ---------------------------------------------------------------------------------------
+// The AWS API model: requestParameters keys the pinned operations do not take.
+
+/// A rule on one IAM call; `requestParameters.userName` is what CloudTrail writes for it.
+const API_RULE: &str = r#"id: access-key-for-bob
+title: "Access key for {requestParameters.userName}"
+severity: medium
+match:
+  eventSource: iam.amazonaws.com
+  eventName: CreateAccessKey
+  requestParameters.userName: bob
+"#;
+
+fn api_rule_with(from: &str, to: &str) -> String {
+    assert_eq!(
+        API_RULE.matches(from).count(),
+        1,
+        "{from:?} must occur once"
+    );
+    API_RULE.replace(from, to)
+}
+
+#[test]
+fn request_parameter_the_operation_does_not_take_is_a_warning_with_the_member() {
+    let rule = api_rule_with(
+        "requestParameters.userName: bob",
+        "requestParameters.usrName: bob",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(
+        &run,
+        &path,
+        7,
+        3,
+        "warning: 'requestParameters.usrName' is not a request parameter of iam CreateAccessKey \
+         (did you mean 'userName'?)",
+    );
+    assert!(
+        run.stderr.ends_with("1 rule(s) OK, 1 warning(s)\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "a warning must not fail validation");
+
+    // The model's spelling is not CloudTrail's; a title placeholder is checked too.
+    let rule = api_rule_with(
+        "{requestParameters.userName}",
+        "{requestParameters.UserName}",
+    );
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(
+        &run,
+        &path,
+        2,
+        8,
+        "warning: 'requestParameters.UserName' is not a request parameter of iam CreateAccessKey \
+         (did you mean 'userName'?)",
+    );
+}
+
+#[test]
+fn a_member_of_the_operation_is_not_warned() {
+    let (_d, _path, run) = validate_rule(API_RULE);
+    assert_eq!(run.stderr, "1 rule(s) OK, 0 warning(s)\n");
+    // Lambda's event names carry the API version; its members are still known.
+    let rule = api_rule_with("iam.amazonaws.com", "lambda.amazonaws.com")
+        .replace(
+            "eventName: CreateAccessKey",
+            "eventName: UpdateFunctionCode20150331v2",
+        )
+        .replace("userName", "functionName");
+    let (_d, _path, run) = validate_rule(&rule);
+    assert_eq!(run.stderr, "1 rule(s) OK, 0 warning(s)\n");
+    let (_d, path, run) = validate_rule(&rule.replace("functionName: bob", "functionNme: bob"));
+    assert_reported(
+        &run,
+        &path,
+        7,
+        3,
+        "warning: 'requestParameters.functionNme' is not a request parameter of lambda \
+         UpdateFunctionCode (did you mean 'functionName'?)",
+    );
+}
+
+#[test]
+fn an_event_that_is_no_api_operation_is_not_checked() {
+    // ConsoleLogin is written by the sign-in service, not an SDK call.
+    let rule = api_rule_with("iam.amazonaws.com", "signin.amazonaws.com")
+        .replace("eventName: CreateAccessKey", "eventName: ConsoleLogin")
+        .replace(
+            "requestParameters.userName: bob",
+            "requestParameters.anything: bob",
+        );
+    let (_d, _path, run) = validate_rule(&rule);
+    assert_eq!(run.stderr, "1 rule(s) OK, 0 warning(s)\n");
+    // Nor is a service whose records do not follow the model (S3's bucketName).
+    let rule = api_rule_with("iam.amazonaws.com", "s3.amazonaws.com")
+        .replace("eventName: CreateAccessKey", "eventName: PutBucketPolicy")
+        .replace("userName", "bucketName");
+    let (_d, _path, run) = validate_rule(&rule);
+    assert_eq!(run.stderr, "1 rule(s) OK, 0 warning(s)\n");
+}
+
+#[test]
+fn a_misspelt_operation_of_the_pinned_service_is_a_warning() {
+    let rule = api_rule_with("eventName: CreateAccessKey", "eventName: CreateAccesKey");
+    let (_d, path, run) = validate_rule(&rule);
+    assert_reported(
+        &run,
+        &path,
+        6,
+        3,
+        "warning: eventName 'CreateAccesKey' is not an operation of iam.amazonaws.com \
+         (did you mean 'CreateAccessKey'?)",
+    );
+    assert!(
+        run.stderr.ends_with("1 rule(s) OK, 1 warning(s)\n"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bundled_rules_read_only_request_parameters_their_calls_take() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let run = validate(&dir);
+    for l in run.stderr.lines() {
+        assert!(
+            !l.contains("is not a request parameter") && !l.contains("is not an operation"),
+            "{l}"
+        );
+    }
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+}

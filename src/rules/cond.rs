@@ -101,7 +101,12 @@ pub fn compile(node: &Node, cx: &mut Ctx) -> Option<Cond> {
                     }
                     None
                 }
-                Ok(field) => field_test(key, field, v, cx).map(Cond::Test),
+                Ok(field) => {
+                    if !cx.relative {
+                        cx.diags.read(k.pos, &field);
+                    }
+                    field_test(key, field, v, cx).map(Cond::Test)
+                }
             },
         };
         match c {
@@ -337,7 +342,12 @@ fn ops(name: &str, v: &Node, ic: bool, cx: &mut Ctx) -> Option<Vec<Op>> {
             "same_as" | "differs_from" => match val.scalar() {
                 // Inside `where` the other field is read from the element too.
                 Some(Scalar::Str(s)) => match field_ref_in(s, !cx.relative) {
-                    Ok(f) => Some(Op::Field(f, key == "same_as")),
+                    Ok(f) => {
+                        if !cx.relative {
+                            cx.diags.read(val.pos, &f);
+                        }
+                        Some(Op::Field(f, key == "same_as"))
+                    }
                     Err(msg) => {
                         cx.diags.error(val.pos, msg);
                         None
@@ -567,6 +577,7 @@ pub fn template(text: &str, pos: Pos, diags: &mut Diags) -> Option<Vec<Piece>> {
                         }
                     }
                 }
+                diags.read_first_of(pos, alts.iter().flat_map(FieldRef::paths).collect());
                 Piece::Field(alts, default)
             }
         });

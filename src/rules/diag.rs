@@ -1,6 +1,8 @@
 //! Located problems in rule files, collected so one `validate` run shows them all.
 
+use super::matcher::FieldRef;
 use super::yaml::Pos;
+use crate::event::FieldPath;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -32,6 +34,10 @@ impl fmt::Display for Diagnostic {
 pub struct Diags {
     file: String,
     pub list: Vec<Diagnostic>,
+    /// Where the file's rules read `requestParameters` or test `eventName`, for checks
+    /// that need the whole compiled rule (the AWS API check): the paths of one field
+    /// reference (`a|b` has two).
+    pub reads: Vec<(Pos, Vec<FieldPath>)>,
 }
 
 impl Diags {
@@ -39,6 +45,7 @@ impl Diags {
         Diags {
             file: file.to_string(),
             list: Vec::new(),
+            reads: Vec::new(),
         }
     }
 
@@ -48,6 +55,21 @@ impl Diags {
 
     pub fn warn(&mut self, pos: Pos, message: impl Into<String>) {
         self.push(pos, Level::Warning, message.into())
+    }
+
+    /// Notes where a rule reads `field` (only the paths [`Diags::reads`] keeps).
+    pub fn read(&mut self, pos: Pos, field: &FieldRef) {
+        self.read_first_of(pos, field.paths())
+    }
+
+    /// Notes where a rule reads the first of `paths` that has a value.
+    pub fn read_first_of(&mut self, pos: Pos, paths: Vec<&FieldPath>) {
+        if paths
+            .iter()
+            .any(|p| matches!(p.root(), Some("requestParameters" | "eventName")))
+        {
+            self.reads.push((pos, paths.into_iter().cloned().collect()));
+        }
     }
 
     fn push(&mut self, pos: Pos, level: Level, message: String) {
@@ -66,6 +88,19 @@ impl Diags {
 
 /// ` (did you mean 'x'?)` when a candidate is close to `word`, else an empty string.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    match closest(word, candidates, usize::MAX) {
+        Some(c) => format!(" (did you mean '{c}'?)"),
+        None => String::new(),
+    }
+}
+
+/// The candidate closest to `word` (case aside), if it is within `max` edits and within
+/// one edit per three letters of `word` (so `arn` is not taken for `all`).
+pub fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     let best = candidates
         .into_iter()
@@ -77,17 +112,14 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
             } else if lower.len() >= 4 && cl.starts_with(&lower) {
                 1
             } else {
-                distance(&lower, &c.to_ascii_lowercase())
+                distance(&lower, &cl)
             };
             (d, c)
         })
         .min_by_key(|(d, _)| *d);
     match best {
-        // One edit for short words (so `arn` is not taken for `all`), more for long ones.
-        Some((d, c)) if d <= (word.chars().count() / 3).max(1) => {
-            format!(" (did you mean '{c}'?)")
-        }
-        _ => String::new(),
+        Some((d, c)) if d <= (word.chars().count() / 3).max(1).min(max) => Some(c),
+        _ => None,
     }
 }
 

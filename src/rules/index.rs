@@ -105,7 +105,7 @@ pub fn keys_folded(rule: &Rule) -> (&'static str, Vec<String>, bool) {
 
 /// The literal values `field` must have for `cond` to match, when `cond` pins them down,
 /// and whether they are compared ignoring case (then they are in lower case).
-fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
+pub(super) fn required(cond: &Cond, field: &str) -> Option<(BTreeSet<String>, bool)> {
     match cond {
         Cond::Test(t) => {
             let FieldRef::Path(p) = &t.field else {

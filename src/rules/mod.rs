@@ -5,6 +5,7 @@
 //! event meets only the rules that can match its `eventSource`/`eventName`. `sigma` reads
 //! Sigma rules into the same [`Rule`]s. `explain` says why a rule did or did not fire.
 
+pub mod aws_api;
 pub mod cond;
 pub mod diag;
 pub mod explain;

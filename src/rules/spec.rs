@@ -179,7 +179,10 @@ pub(super) fn field_refs(
     let mut out = Vec::new();
     for item in items {
         match item.text().map(cond::field_ref) {
-            Some(Ok(f)) => out.push(f),
+            Some(Ok(f)) => {
+                diags.read(item.pos, &f);
+                out.push(f)
+            }
             Some(Err(msg)) => diags.error(item.pos, format!("{what}: {msg}")),
             None => diags.error(item.pos, format!("{what} takes field paths")),
         }
@@ -197,6 +200,7 @@ pub fn check(
     diags: &mut Diags,
 ) -> Option<Rule> {
     let before = diags.list.len();
+    let reads_before = diags.reads.len();
     let f = Fields::new(root, "a rule", RULE_KEYS, diags)?;
     let id = f.required("id", "the rule", diags).and_then(|n| {
         let id = text(n, "id", diags)?;
@@ -347,7 +351,7 @@ pub fn check(
     }
     let title = title?;
     let title_shows_outcome = shows_outcome(&title);
-    Some(Rule {
+    let rule = Rule {
         id: id?,
         file: file.to_string(),
         title,
@@ -365,7 +369,13 @@ pub fn check(
         dedup,
         suppressions,
         tests,
-    })
+    };
+    // With samples, the rule is being checked (`validate`, `test`), not only run.
+    let reads: Vec<_> = diags.reads.drain(reads_before..).collect();
+    if samples.is_some() {
+        super::aws_api::check_rule(&rule, &reads, diags);
+    }
+    Some(rule)
 }
 
 /// Whether a title already speaks of a failure (it then gets no "(failed: …)").

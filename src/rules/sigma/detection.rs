@@ -394,7 +394,10 @@ fn field(k: &Node, v: &Node, diags: &mut Diags) -> Option<Cond> {
 /// rule loads as written (pySigma's reading too) and that field is always missing.
 pub fn sigma_field(name: &str, pos: Pos, diags: &mut Diags) -> Option<FieldRef> {
     match cond::field_ref(name) {
-        Ok(f) => Some(f),
+        Ok(f) => {
+            diags.read(pos, &f);
+            Some(f)
+        }
         Err(msg) => match cond::field_ref_in(name, false) {
             Ok(f) => {
                 diags.warn(

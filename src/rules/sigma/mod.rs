@@ -123,6 +123,7 @@ pub fn read(
             continue;
         }
         let before = diags.list.len();
+        let reads_before = diags.reads.len();
         let is_rule = get("detection").is_some() && get("correlation").is_none();
         if is_rule && !cloudtrail(doc, get("logsource").map(|(_, v)| v), diags) {
             continue;
@@ -141,7 +142,13 @@ pub fn read(
                 if let (Some(meta), Some(cond), false) = (meta, cond, failed) {
                     let name = meta.name.clone();
                     let pos = meta.id_pos;
-                    out.rules.push((rule(meta, file, cond), name, pos));
+                    let rule = rule(meta, file, cond);
+                    // With samples, the rule is being checked (`validate`, `test`).
+                    let reads: Vec<_> = diags.reads.drain(reads_before..).collect();
+                    if samples.is_some() {
+                        super::aws_api::check_rule(&rule, &reads, diags);
+                    }
+                    out.rules.push((rule, name, pos));
                 }
             }
             (None, Some((_, c))) => {
