@@ -254,7 +254,8 @@ impl<'r, S: State> Pipeline<'r, S> {
                 mine.deduplicated += t.deduplicated;
                 mine.untimed += t.untimed;
             }
-            for alert in alerts {
+            for mut alert in alerts {
+                alert.name_accounts(self.rules.aliases());
                 let t = alert
                     .last_seen
                     .as_deref()
