@@ -71,9 +71,15 @@ fn code(s: &str) -> String {
     format!("`{}`", esc(&cut_chars(&one_line, VALUE_MAX)))
 }
 
-/// Prose (a rule's description, a runbook): escaped and cut.
+/// Prose (a rule's description, a runbook): escaped and cut; a cut that would leave a
+/// code span open is made before the span instead.
 fn prose(s: &str, max: usize) -> String {
-    esc(&cut_chars(s, max))
+    let mut cut = cut_chars(s, max);
+    if cut.len() < s.len() && cut.matches('`').count() % 2 == 1 {
+        let keep = cut.rfind('`').unwrap_or(0);
+        cut = format!("{}… [cut]", cut[..keep].trim_end());
+    }
+    esc(&cut)
 }
 
 /// A value in a code span with the aliases of the accounts it names after it.
@@ -141,7 +147,7 @@ pub fn chatbot(alert: &Alert, now: i64) -> Value {
         code(&alert.rule_id)
     )];
     if !alert.description.is_empty() {
-        lines.push(prose(&alert.description, 600));
+        lines.push(prose(&alert.description, 400));
     }
     lines.push(format!(
         "*Who:* {} {} · MFA: {}",
@@ -220,7 +226,12 @@ pub fn chatbot(alert: &Alert, now: i64) -> Value {
     lines.push(events);
     let mut links = Vec::new();
     if let Some(link) = console_link(alert) {
-        links.push(format!("<{link}|Open the event in CloudTrail>"));
+        let which = if alert.count > 1 {
+            "first event"
+        } else {
+            "event"
+        };
+        links.push(format!("<{link}|Open the {which} in CloudTrail>"));
     }
     if let (Some(link), Some(name)) = (history_link(alert), &alert.event_name) {
         let name: String = name
@@ -652,6 +663,8 @@ mod tests {
 
     #[test]
     fn record_values_cannot_make_links_or_leave_spans_open() {
+        assert_eq!(prose("set `trusted_accounts` now", 12), "set… [cut]");
+        assert_eq!(prose("a <b> & c", 50), "a &lt;b&gt; &amp; c");
         assert_eq!(code("a`<b>&c\nd"), "`a'&lt;b&gt;&amp;c d`");
         let lines: Vec<String> = (0..100)
             .map(|i| format!("`line {i}` {}", "x".repeat(50)))

@@ -86,11 +86,15 @@ fn or_dash(o: &Option<String>) -> &str {
 pub fn text(alert: &Alert, now: i64) -> String {
     let mut s = wrap(&alert.title, "", "");
     s.push('\n');
-    s.push_str(&field(
-        "Severity",
-        &alert.severity.to_string().to_uppercase(),
+    s.push_str(&wrap(
+        &format!(
+            "Severity: {} · Rule: {}",
+            alert.severity.to_string().to_uppercase(),
+            alert.rule_id
+        ),
+        "",
+        "",
     ));
-    s.push_str(&field("Rule", &alert.rule_id));
     if !alert.description.is_empty() {
         s.push_str("\nWhat happened:\n");
         s.push_str(&wrap(&alert.description, "", ""));
@@ -156,13 +160,15 @@ pub fn text(alert: &Alert, now: i64) -> String {
     }
     if let Some(link) = console_link(alert) {
         let account = match &alert.account_id {
-            Some(a) => format!(" (signed in to account {})", alert.named(a)),
+            Some(a) => format!(", signed in to account {}", alert.named(a)),
             None => String::new(),
         };
         s.push_str(&wrap(&format!("CloudTrail console{account}:"), "\n", ""));
-        s.push_str(&format!("{link}\n"));
-        if let (Some(all), Some(name)) = (history_link(alert), &alert.event_name) {
-            s.push_str(&format!("All {name} events there:\n{all}\n"));
+        match (history_link(alert), &alert.event_name) {
+            (Some(all), Some(name)) => s.push_str(&format!(
+                "First event:\n{link}\nAll {name} events (event history):\n{all}\n"
+            )),
+            _ => s.push_str(&format!("{link}\n")),
         }
     }
     if let Some(r) = &alert.runbook {
@@ -184,7 +190,7 @@ pub fn text(alert: &Alert, now: i64) -> String {
         .map(|t| {
             let m = (now - t).max(0) / 60;
             let unit = if m == 1 { "minute" } else { "minutes" };
-            format!("\n{m} {unit} after the last event")
+            format!(", {m} {unit} after the last event")
         })
         .unwrap_or_default();
     s.push_str(&field("Reported", &format!("{}{late}", utc(now))));

@@ -342,9 +342,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(
-                "Reported: 2024-05-01 10:07:00 UTC\n       7 minutes after the last event"
-            ),
+            text.contains("Reported: 2024-05-01 10:07:00 UTC, 7 minutes after the last event"),
             "{text}"
         );
         assert!(
