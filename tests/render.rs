@@ -275,7 +275,12 @@ fn the_longest_alerts_are_cut_with_a_mark_and_still_pass() {
     let msg = chatbot(&a, now());
     assert_eq!(chatbot::check(&msg), Vec::<String>::new(), "{msg:#}");
     let c = &msg["content"];
-    assert!(c["title"].as_str().unwrap().ends_with("… [cut]"));
+    let title = c["title"].as_str().unwrap();
+    assert!(title.ends_with("… [cut]"), "{title}");
+    assert!(
+        !title.contains("&amp… [cut]") && !title.contains("&am… [cut]"),
+        "{title}"
+    );
     assert!(
         c["description"].as_str().unwrap().contains("[cut"),
         "{msg:#}"

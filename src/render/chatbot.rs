@@ -313,17 +313,23 @@ pub fn chatbot(alert: &Alert, now: i64) -> Value {
     put("last_seen", alert.last_seen.clone());
     put("fingerprint", Some(alert.fingerprint.clone()));
 
-    let title = format!(
-        ":rotating_light: {}",
-        esc(&alert.title.replace(char::is_control, " "))
-    );
+    // Cut before escaping, so no `&amp;` is cut in half.
+    let raw_title = alert.title.replace(char::is_control, " ");
+    let mut keep = TITLE_MAX;
+    let title = loop {
+        let t = format!(":rotating_light: {}", esc(&cut_chars(&raw_title, keep)));
+        if t.chars().count() <= TITLE_MAX || keep == 0 {
+            break t;
+        }
+        keep -= 1;
+    };
     json!({
         "version": "1.0",
         "source": "custom",
         "id": alert.fingerprint,
         "content": {
             "textType": "client-markdown",
-            "title": cut_chars(&title, TITLE_MAX),
+            "title": title,
             "description": fit(&lines, DESCRIPTION_MAX),
             "nextSteps": next,
             "keywords": keywords,
