@@ -236,6 +236,7 @@ fn every_alert_of_every_trail_renders_within_the_limits() {
             rendered += 1;
         }
     }
+    eprintln!("{rendered} alerts of {} files rendered", files.len());
     assert!(
         rendered > 500,
         "only {rendered} alerts: the corpora were not found"
