@@ -3,6 +3,7 @@
 //! Built only from values the rule's events carry; a `HIDDEN_DUE_TO_SECURITY_REASONS`
 //! user name (which may be a mistyped password) is never replaced or joined with anything.
 
+use crate::aliases::{account_ids, AccountAliases};
 use crate::event::Event;
 use crate::rules::{Rule, Severity};
 use serde::Serialize;
@@ -30,6 +31,13 @@ pub struct Alert {
     pub title: String,
     pub severity: Severity,
     pub account_id: Option<String>,
+    /// The alias of `account_id` (list `account_aliases`), when one is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_alias: Option<String>,
+    /// The alias of every account id the alert names (its account, the actor, the group,
+    /// the title, the error message) that has one.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_aliases: BTreeMap<String, String>,
     pub region: Option<String>,
     /// How many events make this alert.
     pub count: usize,
@@ -81,6 +89,8 @@ impl Alert {
             title: rule.render_title(event, count),
             severity: rule.severity_for(event),
             account_id: event.account_id().map(str::to_string),
+            account_alias: None,
+            account_aliases: BTreeMap::new(),
             region: event.region().map(str::to_string),
             count,
             event_ids: event.event_id().map(str::to_string).into_iter().collect(),
@@ -122,6 +132,70 @@ impl Alert {
             follow_up_of: None,
             principals: Vec::new(),
         }
+    }
+
+    /// Fills `account_alias` and `account_aliases` from `aliases`.
+    pub fn name_accounts(&mut self, aliases: &AccountAliases) {
+        self.account_aliases.clear();
+        self.account_alias = None;
+        if aliases.is_empty() {
+            return;
+        }
+        let texts = [
+            self.account_id.as_deref(),
+            self.actor.account_id.as_deref(),
+            self.actor.arn.as_deref(),
+            Some(self.title.as_str()),
+            self.error_message.as_deref(),
+        ];
+        let group = self.group.values().map(|v| Some(v.as_str()));
+        for text in texts.into_iter().chain(group).flatten() {
+            for id in account_ids(text) {
+                if let Some(alias) = aliases.get(id) {
+                    self.account_aliases
+                        .insert(id.to_string(), alias.to_string());
+                }
+            }
+        }
+        self.account_alias = self
+            .account_id
+            .as_deref()
+            .and_then(|id| aliases.get(id))
+            .map(str::to_string);
+    }
+
+    /// `value` followed by ` (alias, …)` for the account ids in it that have an alias: the
+    /// value itself stays whole, so an ARN can still be copied.
+    pub fn named(&self, value: &str) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for id in account_ids(value) {
+            if let Some(a) = self.account_aliases.get(id) {
+                if !names.contains(&a.as_str()) {
+                    names.push(a);
+                }
+            }
+        }
+        if names.is_empty() {
+            value.to_string()
+        } else {
+            format!("{value} ({})", names.join(", "))
+        }
+    }
+
+    /// The named accounts that [`Alert::named`] shows beside no field of their own (those
+    /// only in the title or the error message), as `(id, alias)`.
+    pub fn other_named_accounts(&self) -> Vec<(&str, &str)> {
+        let shown: Vec<&str> = [self.account_id.as_deref(), Some(self.actor_label())]
+            .into_iter()
+            .flatten()
+            .chain(self.group.values().map(String::as_str))
+            .flat_map(account_ids)
+            .collect();
+        self.account_aliases
+            .iter()
+            .filter(|(id, _)| !shown.contains(&id.as_str()))
+            .map(|(id, a)| (id.as_str(), a.as_str()))
+            .collect()
     }
 
     /// Who acted: the actor's ARN, else its account, else `-`.
@@ -168,7 +242,7 @@ impl Alert {
         let _ = writeln!(
             s,
             "  account {}  region {}  events {}",
-            or(&self.account_id),
+            self.named(&or(&self.account_id)),
             or(&self.region),
             self.count
         );
@@ -181,13 +255,14 @@ impl Alert {
         if self.principals.is_empty() {
             let _ = writeln!(
                 s,
-                "  who     {} {} (MFA: {})",
+                "  who     {} {}, MFA: {}",
                 or(&self.actor.kind),
-                self.actor_label(),
+                self.named(self.actor_label()),
                 or(&self.actor.mfa)
             );
         } else {
-            let _ = writeln!(s, "  who     {}", self.principals.join(", "));
+            let names: Vec<String> = self.principals.iter().map(|p| self.named(p)).collect();
+            let _ = writeln!(s, "  who     {}", names.join(", "));
         }
         let _ = writeln!(
             s,
@@ -199,8 +274,20 @@ impl Alert {
             let _ = writeln!(s, "  outcome {f}");
         }
         if !self.group.is_empty() {
-            let g: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let g: Vec<String> = self
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={}", self.named(v)))
+                .collect();
             let _ = writeln!(s, "  group   {}", g.join(" "));
+        }
+        let others: Vec<String> = self
+            .other_named_accounts()
+            .iter()
+            .map(|(id, a)| format!("{id} ({a})"))
+            .collect();
+        if !others.is_empty() {
+            let _ = writeln!(s, "  also    {}", others.join(", "));
         }
         let ids = if self.event_ids.is_empty() {
             "-".to_string()

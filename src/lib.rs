@@ -8,6 +8,7 @@
 //! bytes come from and where alerts go. Everything here is pure and synchronous.
 
 pub mod alert;
+pub mod aliases;
 pub mod escalate;
 pub mod event;
 pub mod pipeline;

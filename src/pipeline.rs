@@ -262,7 +262,8 @@ impl<'r, S: State> Pipeline<'r, S> {
                 mine.deduplicated += t.deduplicated;
                 mine.untimed += t.untimed;
             }
-            for alert in alerts {
+            for mut alert in alerts {
+                alert.name_accounts(self.rules.aliases());
                 let t = alert
                     .last_seen
                     .as_deref()
@@ -313,7 +314,8 @@ impl<'r, S: State> Pipeline<'r, S> {
     /// `before` (event time).
     pub fn send_follow_ups(&mut self, before: i64, sink: &mut dyn Sink) -> Result<(), Error> {
         for r in self.state.rollups_due(before)? {
-            let alert = r.to_alert(self.rules.rule(&r.rule));
+            let mut alert = r.to_alert(self.rules.rule(&r.rule));
+            alert.name_accounts(self.rules.aliases());
             sink.publish(&alert)?;
             self.report.follow_ups += 1;
             self.report

@@ -238,6 +238,77 @@ fn alerts_carry_the_documented_schema() {
 }
 
 #[test]
+fn account_aliases_name_the_accounts_of_alerts() {
+    let input = records(&[root_failure(7, "2024-05-01T10:00:00Z")]);
+    let plain = trailwatch(&["scan", "-"], Some(&input)).alerts();
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0].get("account_alias").is_none(), "{}", plain[0]);
+    assert!(plain[0].get("account_aliases").is_none(), "{}", plain[0]);
+
+    let run = trailwatch(
+        &[
+            "scan",
+            "--list",
+            "account_aliases=111122223333=prod-payments,777788889999=x",
+            "-",
+        ],
+        Some(&input),
+    );
+    let a = &run.alerts()[0];
+    assert_eq!(a["account_id"], "111122223333");
+    assert_eq!(a["account_alias"], "prod-payments");
+    assert_eq!(
+        a["account_aliases"],
+        json!({"111122223333": "prod-payments"})
+    );
+
+    let text = trailwatch(
+        &[
+            "scan",
+            "--format",
+            "text",
+            "--list",
+            "account_aliases=111122223333=prod-payments",
+            "-",
+        ],
+        Some(&input),
+    );
+    assert!(
+        text.stdout
+            .contains("  account 111122223333 (prod-payments)  region us-east-1"),
+        "{}",
+        text.stdout
+    );
+
+    // The environment variable does the same; a bad entry is a warning naming the override.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    let out = cmd
+        .args(["scan", "-"])
+        .env(
+            "TRAILWATCH_LIST_ACCOUNT_ALIASES",
+            "111122223333=prod-payments,oops",
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    out.stdin.as_ref().unwrap().write_all(&input).unwrap();
+    let out = out.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stdout.contains("\"account_alias\":\"prod-payments\""),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("--list account_aliases (or TRAILWATCH_LIST_ACCOUNT_ALIASES):1:1: warning: account_aliases entry 2: 'oops' is not ACCOUNT_ID=ALIAS"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn lists_can_be_overridden_and_rules_replaced() {
     let assume = json!({"eventVersion":"1.05","eventTime":"2014-07-18T15:07:39Z","eventSource":"sts.amazonaws.com",
         "eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::777788889999:user/JohnDoe","accountId":"777788889999"},

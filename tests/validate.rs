@@ -1065,3 +1065,40 @@ fn bundled_rules_read_only_request_parameters_their_calls_take() {
     }
     assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
 }
+
+#[test]
+fn bad_account_aliases_are_located_warnings_and_the_rules_still_load() {
+    let lists = format!(
+        "{LISTS}account_aliases:\n  - 111122223333=prod-payments\n  - 12345=short\n  - \"444455556666\"\n  - 111122223333=other\n"
+    );
+    let dir = rules_dir(&[("lists.yaml", &lists), ("rule.yaml", VALID)]);
+    let file = dir.path().join("lists.yaml");
+    let run = validate(dir.path());
+    assert_reported(
+        &run,
+        &file,
+        5,
+        5,
+        "warning: account_aliases entry 2: '12345' is not an account id (12 digits); it is not shown",
+    );
+    assert_reported(
+        &run,
+        &file,
+        6,
+        5,
+        "warning: account_aliases entry 3: '444455556666' is not ACCOUNT_ID=ALIAS (e.g. 111122223333=prod-payments); it is not shown",
+    );
+    assert_reported(
+        &run,
+        &file,
+        7,
+        5,
+        "warning: account_aliases entry 4: account 111122223333 already has the alias 'prod-payments' (entry 1); 'other' is ignored; it is not shown",
+    );
+    assert!(
+        run.stderr.ends_with("1 rule(s) OK, 3 warning(s)\n"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

@@ -369,8 +369,14 @@ async fn named_lists_come_from_s3_and_change_without_a_redeploy() {
     let many: Vec<String> = (0..5000u64)
         .map(|i| format!("\"{:012}\"", 400_000_000_000 + i))
         .collect();
-    let lists =
-        |extra: &str| format!("trusted_accounts: [{}{extra}]\n", many.join(", ")).into_bytes();
+    // Account aliases come from the same file and name the accounts of the alerts.
+    let lists = |extra: &str| {
+        format!(
+            "trusted_accounts: [{}{extra}]\naccount_aliases: [111122223333=prod-payments, 777788889999=ci]\n",
+            many.join(", ")
+        )
+        .into_bytes()
+    };
     aws.put("config/lists.yaml", lists(", \"777788889999\""))
         .await;
     let uri = format!("s3://{}/config/lists.yaml", aws.bucket);
@@ -391,6 +397,11 @@ async fn named_lists_come_from_s3_and_change_without_a_redeploy() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let r = rt.invoke(&assume_from("777788889999", 2)).unwrap();
     assert_eq!(r["alerts_published"], 1, "no longer trusted: {r}");
+    let alerts = aws.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0].0;
+    assert_eq!(a["account_alias"], "prod-payments", "{a}");
+    assert_eq!(a["account_aliases"]["777788889999"], "ci", "{a}");
     // A broken lists file is refused and the lists in use are kept.
     aws.put("config/lists.yaml", b"trusted_accounts: [\n".to_vec())
         .await;

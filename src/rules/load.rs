@@ -4,6 +4,7 @@ use super::diag::{Diagnostic, Diags, Level};
 use super::samples::{self, Samples};
 use super::yaml::{self, Node};
 use super::{sigma, spec, Lists, Rule, RuleSet};
+use crate::aliases::{self, AccountAliases};
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
@@ -141,7 +142,15 @@ fn parse_file(f: &RuleFile, diags: &mut Diags) -> Option<Node> {
     }
 }
 
-fn read_lists(files: &[RuleFile], lists: &mut Lists, all: &mut Vec<Diagnostic>) {
+/// Where each list's values were read: the file and the position of each value.
+type Origins = HashMap<String, (String, Vec<yaml::Pos>)>;
+
+fn read_lists(
+    files: &[RuleFile],
+    lists: &mut Lists,
+    origins: &mut Origins,
+    all: &mut Vec<Diagnostic>,
+) {
     for f in files {
         let mut diags = Diags::new(&f.path);
         if let Some(root) = parse_file(f, &mut diags) {
@@ -156,9 +165,13 @@ fn read_lists(files: &[RuleFile], lists: &mut Lists, all: &mut Vec<Diagnostic>) 
                         match v.as_seq() {
                             Some(items) => {
                                 let mut values = Vec::new();
+                                let mut at = Vec::new();
                                 for i in items {
                                     match i.text() {
-                                        Some(t) => values.push(t.to_string()),
+                                        Some(t) => {
+                                            values.push(t.to_string());
+                                            at.push(i.pos);
+                                        }
                                         None => diags.error(
                                             i.pos,
                                             format!(
@@ -168,9 +181,11 @@ fn read_lists(files: &[RuleFile], lists: &mut Lists, all: &mut Vec<Diagnostic>) 
                                         ),
                                     }
                                 }
+                                origins.insert(name.clone(), (f.path.clone(), at));
                                 lists.insert(name, values);
                             }
                             None if v.scalar() == Some(yaml::Scalar::Null) => {
+                                origins.remove(&name);
                                 lists.insert(name, Vec::new());
                             }
                             None => diags.error(
@@ -206,15 +221,18 @@ pub fn compile(
 ) -> (Option<RuleSet>, Vec<Diagnostic>) {
     let mut all = Vec::new();
     let mut lists = Lists::new();
-    read_lists(list_files, &mut lists, &mut all);
+    let mut origins = Origins::new();
+    read_lists(list_files, &mut lists, &mut origins, &mut all);
     let samples = sample_files.map(|files| {
         let mut samples = Samples::new();
         read_samples(files, &mut samples, &mut all);
         samples
     });
     for (name, values) in overrides {
+        origins.remove(name);
         lists.insert(name.clone(), values.clone());
     }
+    let aliases = account_aliases(&lists, &origins, &mut all);
     let mut rules = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut add =
@@ -287,5 +305,32 @@ pub fn compile(
     }
     all.sort();
     let ok = !all.iter().any(|d| d.level == Level::Error);
-    (ok.then(|| RuleSet::new(rules)), all)
+    (ok.then(|| RuleSet::new(rules).with_aliases(aliases)), all)
+}
+
+/// The `account_aliases` list, read; each skipped entry is a warning at its value in
+/// `lists.yaml`, or names the override that gave it.
+fn account_aliases(lists: &Lists, origins: &Origins, all: &mut Vec<Diagnostic>) -> AccountAliases {
+    let entries = lists.get(aliases::LIST).map_or(&[][..], Vec::as_slice);
+    let (aliases, problems) = AccountAliases::parse(entries);
+    for (i, why) in problems {
+        let (file, pos) = match origins.get(aliases::LIST) {
+            Some((file, at)) => (file.clone(), at.get(i).copied().unwrap_or_default()),
+            None => (
+                format!(
+                    "--list {0} (or TRAILWATCH_LIST_{1})",
+                    aliases::LIST,
+                    aliases::LIST.to_ascii_uppercase()
+                ),
+                yaml::Pos { line: 1, col: 1 },
+            ),
+        };
+        let mut d = Diags::new(&file);
+        d.warn(
+            pos,
+            format!("{} entry {}: {why}; it is not shown", aliases::LIST, i + 1),
+        );
+        all.extend(d.list);
+    }
+    aliases
 }

@@ -299,13 +299,29 @@ pub enum Verdict<'r> {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: index::Index,
+    aliases: crate::aliases::AccountAliases,
 }
 
 impl RuleSet {
     /// Disabled rules are kept (their tests still run) but never indexed.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let index = index::Index::build(&rules);
-        RuleSet { rules, index }
+        RuleSet {
+            rules,
+            index,
+            aliases: Default::default(),
+        }
+    }
+
+    /// The set with these account aliases (the list `account_aliases`), which name the
+    /// accounts of its alerts.
+    pub fn with_aliases(mut self, aliases: crate::aliases::AccountAliases) -> RuleSet {
+        self.aliases = aliases;
+        self
+    }
+
+    pub fn aliases(&self) -> &crate::aliases::AccountAliases {
+        &self.aliases
     }
 
     pub fn rules(&self) -> &[Rule] {

@@ -186,6 +186,8 @@ impl Rollup {
             title,
             severity: self.severity,
             account_id: self.account_id.clone(),
+            account_alias: None,
+            account_aliases: BTreeMap::new(),
             region: self.region.clone(),
             count: usize::try_from(self.count).unwrap_or(usize::MAX),
             event_ids: self.event_ids.iter().map(|(_, id)| id.clone()).collect(),

@@ -27,6 +27,7 @@ pub fn trailwatch(args: &[&str], stdin: Option<&[u8]>) -> Run {
         .args(args)
         .env_remove("TRAILWATCH_LIST_TRUSTED_ACCOUNTS")
         .env_remove("TRAILWATCH_LIST_BREAK_GLASS_USERS")
+        .env_remove("TRAILWATCH_LIST_ACCOUNT_ALIASES")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
