@@ -11,6 +11,8 @@ use trailwatch::sink::{self, Writer};
 use trailwatch::source::{self, DecodeError, Limits};
 use trailwatch::state::memory::Memory;
 
+mod replay;
+
 #[derive(Parser)]
 #[command(
     name = "trailwatch",
@@ -81,9 +83,16 @@ enum Command {
         /// How late, in seconds of event time, a duplicate or window member may arrive.
         #[arg(long, default_value_t = DEFAULT_HORIZON)]
         horizon: i64,
-        /// Files or directories (searched recursively); - reads stdin.
+        /// Files or directories (searched recursively); - reads stdin; s3://BUCKET[/PREFIX]
+        /// runs `trailwatch replay` with these arguments.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Evaluate a trail's history in S3 (runs trailwatch-replay; `trailwatch replay --help`).
+    #[command(disable_help_flag = true)]
+    Replay {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
     },
 }
 
@@ -118,6 +127,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rules,
             format,
         } => list(&dirs, &rules, format),
+        Command::Replay { args } => replay::delegate(args),
+        Command::Scan { paths, .. } if paths.iter().any(|p| replay::is_s3(p)) => {
+            if !paths.iter().all(|p| replay::is_s3(p)) {
+                bail!("scan reads local paths or s3:// locations, not both in one run");
+            }
+            replay::delegate(replay::after("scan"))
+        }
         Command::Scan {
             dirs,
             rules,
