@@ -708,11 +708,12 @@ fn corpus() -> Vec<Value> {
 
 /// Figures for README.md (printed, not asserted: moto on loopback, and a debug build
 /// unless TRAILWATCH_REPLAY_BIN names another): 200 files of 500 real records over two
-/// accounts and two regions, every event read.
+/// accounts and two regions, every event read locally; then the same files enqueued with
+/// --via-lambda and drained by the real function (DynamoDB state) in batches of 10.
 #[tokio::test(flavor = "multi_thread")]
 async fn throughput_on_moto() {
-    let moto = Moto::start();
-    let aws = Aws::create(&moto).await;
+    let stack = stack(true).await;
+    let (aws, moto) = (&stack.aws, &stack.moto);
     let corpus = corpus();
     let (files, per_file) = (200usize, 500usize);
     let (mut raw, mut stored) = (0usize, 0usize);
@@ -737,6 +738,7 @@ async fn throughput_on_moto() {
         stored += body.len();
         aws.put(&log_key(ORG, account, region, &stamp), body).await;
     }
+    let (mb_stored, mb_raw) = (stored as f64 / 1e6, raw as f64 / 1e6);
     let bin = std::env::var("TRAILWATCH_REPLAY_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trailwatch-replay").to_string());
     let t = Instant::now();
@@ -752,20 +754,74 @@ async fn throughput_on_moto() {
         "{stderr}"
     );
     eprintln!(
-        "REPLAY THROUGHPUT ({bin}): {files} objects, {:.1} MB stored ({:.1} MB of JSON, {} events) in {secs:.2} s: {:.0} objects/s, {:.2} MB/s stored, {:.1} MB/s of JSON",
-        stored as f64 / 1e6,
-        raw as f64 / 1e6,
+        "REPLAY LOCAL ({bin}): {files} objects, {mb_stored:.1} MB stored ({mb_raw:.1} MB of JSON, {} events) in {secs:.2} s: {:.0} objects/s, {:.2} MB/s stored, {:.1} MB/s of JSON",
         files * per_file,
         files as f64 / secs,
-        stored as f64 / 1e6 / secs,
-        raw as f64 / 1e6 / secs
+        mb_stored / secs,
+        mb_raw / secs
     );
     for l in stderr
         .lines()
         .filter(|l| l.starts_with("trailwatch replay:"))
     {
-        eprintln!("{l}");
+        eprintln!("  {l}");
     }
+
+    let trail_queue = queue(aws, "trail-queue", &[]).await;
+    let out = replay_cmd_of(
+        &bin,
+        &moto.endpoint,
+        &[
+            "s3://trail-logs",
+            "--via-lambda",
+            "--queue-url",
+            &trail_queue,
+            "--no-wait",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let enqueued = stderr
+        .lines()
+        .find(|l| l.contains("enqueued"))
+        .unwrap_or("");
+    eprintln!("REPLAY VIA LAMBDA, enqueue: {enqueued}");
+    let t = Instant::now();
+    let mut drained = 0;
+    while drained < files {
+        let msgs = aws
+            .sqs
+            .receive_message()
+            .queue_url(&trail_queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default();
+        let event = json!({"Records": msgs.iter().map(|m| json!({
+            "messageId": m.message_id(), "body": m.body(), "eventSource": "aws:sqs"})).collect::<Vec<_>>()});
+        let r = stack.rt.invoke(&event).expect("invocation");
+        assert_eq!(r["batchItemFailures"], json!([]), "{r}");
+        for m in &msgs {
+            aws.sqs
+                .delete_message()
+                .queue_url(&trail_queue)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        drained += msgs.len();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "REPLAY VIA LAMBDA, drain: the function (debug build, DynamoDB state on moto, batches of 10) read {files} files, {mb_raw:.1} MB of JSON in {secs:.1} s: {:.1} files/s, {:.1} MB/s of JSON",
+        files as f64 / secs,
+        mb_raw / secs
+    );
 }
 
 #[test]
