@@ -41,28 +41,45 @@ fn retries(attempts: u32) -> RetryConfig {
         .with_max_backoff(Duration::from_secs(5))
 }
 
-pub async fn clients() -> Clients {
+/// The shared SDK configuration: the standard credential and region chain, the endpoint
+/// from `AWS_ENDPOINT_URL`, timeouts and retries as above.
+pub async fn config() -> aws_config::SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
         .operation_attempt_timeout(Duration::from_secs(10))
         .operation_timeout(Duration::from_secs(25))
         .build();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
         .retry_config(retries(max_attempts()))
         .load()
-        .await;
-    // Path-style addressing works with every endpoint, including a local one.
-    let s3 = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
-        .build();
+        .await
+}
+
+/// S3 with path-style addressing when an endpoint is set (it works with every endpoint,
+/// including a local one).
+pub fn s3(shared: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(shared)
+            .force_path_style(std::env::var_os("AWS_ENDPOINT_URL").is_some())
+            .build(),
+    )
+}
+
+/// SNS with [`SNS_MAX_ATTEMPTS`].
+pub fn sns(shared: &aws_config::SdkConfig) -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::from_conf(
+        aws_sdk_sns::config::Builder::from(shared)
+            .retry_config(retries(SNS_MAX_ATTEMPTS))
+            .build(),
+    )
+}
+
+pub async fn clients() -> Clients {
+    let shared = config().await;
     Clients {
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        sns: aws_sdk_sns::Client::from_conf(
-            aws_sdk_sns::config::Builder::from(&shared)
-                .retry_config(retries(SNS_MAX_ATTEMPTS))
-                .build(),
-        ),
+        s3: s3(&shared),
+        sns: sns(&shared),
         dynamodb: aws_sdk_dynamodb::Client::new(&shared),
     }
 }

@@ -5,6 +5,7 @@
 //! claiming each one, so a retry or a duplicate notification never pages twice. AWS sits
 //! behind small traits ([`claims::Claims`], [`publish::Publisher`]) with an AWS and an
 //! in-memory implementation; the pipeline's `State` is DynamoDB when `STATE_TABLE` is set.
+//! [`replay`] (the `trailwatch-replay` binary) walks a trail's bucket for `trailwatch replay`.
 
 pub mod aws;
 pub mod claims;
@@ -14,6 +15,7 @@ pub mod handler;
 pub mod lists;
 pub mod metrics;
 pub mod publish;
+pub mod replay;
 
 /// Why an invocation (or one SQS message) failed, and whether a retry can help.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,8 @@ use trailwatch::sink::{self, Writer};
 use trailwatch::source::{self, DecodeError, Limits};
 use trailwatch::state::memory::Memory;
 
+mod replay;
+
 #[derive(Parser)]
 #[command(
     name = "trailwatch",
@@ -97,13 +99,20 @@ enum Command {
         /// and IPs, ATT&CK coverage, the alerts) to FILE; alerts are printed as usual.
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
-        /// Files or directories (searched recursively); - reads stdin.
+        /// Files or directories (searched recursively); - reads stdin; s3://BUCKET[/PREFIX]
+        /// runs `trailwatch replay` with these arguments.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Show a compiled rule (explain RULE_ID), or why records did or did not make rules
     /// fire (explain --event FILE [RULE_ID]).
     Explain(explain::Args),
+    /// Evaluate a trail's history in S3 (runs trailwatch-replay; `trailwatch replay --help`).
+    #[command(disable_help_flag = true)]
+    Replay {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -137,6 +146,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rules,
             format,
         } => list(&dirs, &rules, format),
+        Command::Replay { args } => replay::delegate(args),
+        Command::Scan { paths, .. } if paths.iter().any(|p| replay::is_s3(p)) => {
+            if !paths.iter().all(|p| replay::is_s3(p)) {
+                bail!("scan reads local paths or s3:// locations, not both in one run");
+            }
+            replay::delegate(replay::after("scan"))
+        }
         Command::Scan {
             dirs,
             rules,
