@@ -670,6 +670,7 @@ impl State for DynamoState {
             let (changed, alerted_changed) = c.window.take_changes();
             let expires = now + c.spec.window + retention;
             let w = c.spec.bucket_width();
+            let pages_changed = !changed.is_empty();
             for key in changed {
                 let page = &c.window.pages[&key];
                 pages.push(Write {
@@ -677,7 +678,12 @@ impl State for DynamoState {
                     version: c.versions.get(&key).copied().flatten(),
                 });
             }
-            if alerted_changed {
+            // The head is written (its version bumped) whenever any page changes, not only
+            // its spans: two invocations that add events to different pages of one window
+            // both read the head's version, so the second one's write fails and it runs
+            // its batch again, seeing the first one's events. Otherwise each would check
+            // only the page it wrote, and a burst split between them would never cross.
+            if alerted_changed || pages_changed {
                 heads.push(Write {
                     item: HashMap::from([
                         ("pk".to_string(), Av::S(base.clone())),
