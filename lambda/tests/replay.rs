@@ -413,6 +413,38 @@ async fn a_time_range_lists_only_its_days_and_evaluates_only_its_events() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn report_writes_the_page_of_the_replayed_alerts() {
+    let moto = Moto::start();
+    let aws = Aws::create(&moto).await;
+    upload(&aws).await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("run.html");
+    let run = replay(
+        &moto,
+        &["s3://trail-logs", "--report", page.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let first = run
+        .alerts()
+        .iter()
+        .filter(|a| a["follow_up_of"].is_null())
+        .count();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(&format!("id=\"alert-count\">{first}</p>")),
+        "{first} alerts; the page: {}",
+        html.split("alert-count")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take(40)
+            .collect::<String>()
+    );
+    assert!(html.contains("s3://trail-logs"), "the page names the input");
+    assert!(run.stderr.contains("report written to"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn account_and_region_filters() {
     let moto = Moto::start();
     let aws = Aws::create(&moto).await;

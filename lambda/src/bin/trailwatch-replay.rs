@@ -94,6 +94,9 @@ struct Args {
     /// Each folder listed and each object read (or enqueued), on stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Also write a self-contained HTML page about the run (as `scan --report`).
+    #[arg(long, value_name = "FILE.html", conflicts_with = "via_lambda")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -232,6 +235,7 @@ fn run(args: Args) -> Result<u8> {
             OutFormat::Text => sink::Format::Text,
         },
         verbose: args.verbose,
+        keep_alerts: args.report.is_some(),
     };
     let publish = args.publish.as_ref().map(|arn| Publish {
         publisher: SnsPublisher {
@@ -257,6 +261,33 @@ fn run(args: Args) -> Result<u8> {
     eprintln!("{}", summary.line());
     for line in summary.details() {
         eprintln!("{line}");
+    }
+    if let Some(file) = &args.report {
+        let sources: Vec<String> = if args.dirs.is_empty() {
+            vec!["@bundled".to_string()]
+        } else {
+            args.dirs.iter().map(|d| d.display().to_string()).collect()
+        };
+        let page = trailwatch::report::html(&trailwatch::report::ReportInput {
+            named: &args.uris,
+            inputs: trailwatch::report::Inputs {
+                read: summary.objects,
+                skipped: summary.not_cloudtrail,
+                unreadable: summary.unreadable,
+            },
+            rule_sources: &sources,
+            rules: rules.rules(),
+            alerts: &summary.alerts,
+            run: &summary.report,
+            generated: Some(now()),
+        });
+        std::fs::write(file, &page)
+            .with_context(|| format!("writing the report {}", file.display()))?;
+        eprintln!(
+            "trailwatch replay: report written to {} ({} bytes)",
+            file.display(),
+            page.len()
+        );
     }
     Ok(summary.exit_code())
 }

@@ -37,6 +37,8 @@ pub struct Options {
     pub format: sink::Format,
     /// Each day folder listed and each object read, on stderr.
     pub verbose: bool,
+    /// Keep the first alerts in the summary (for `--report`).
+    pub keep_alerts: bool,
 }
 
 enum Fetched {
@@ -222,6 +224,9 @@ pub fn run<L: Lister, P: Publisher>(
             progress,
             &owner,
         )?;
+        if opts.keep_alerts {
+            s.alerts.extend(alerts);
+        }
         match result {
             Ok(_) => s.objects += 1,
             Err(DecodeError::NotCloudTrail(_) | DecodeError::Empty) => {

@@ -51,6 +51,8 @@ pub enum ReplayError {
 pub struct Summary {
     /// Log files read to the end.
     pub objects: u64,
+    /// The first alerts, when asked for (`--report`); follow-ups are counted in `report`.
+    pub alerts: Vec<trailwatch::alert::Alert>,
     /// Bytes read from S3 (as stored: gzipped).
     pub bytes: u64,
     /// Objects in a log file's place that are not CloudTrail input (skipped, as `scan`
