@@ -82,13 +82,16 @@ pub fn parse_since(s: &str) -> Result<i64, ArgError> {
 pub fn parse_until(s: &str) -> Result<i64, ArgError> {
     match date(s) {
         Some(t) => Ok(t + 86_400),
+        // Inclusive, as `scan --until`: event times have whole seconds.
         None => parse_time(s)
             .filter(|_| s.len() > 10)
+            .map(|t| t + 1)
             .ok_or_else(|| ArgError::BadTime(s.into())),
     }
 }
 
-/// Event times evaluated: `since <= t < until`.
+/// Event times evaluated: `since <= t < until` (`until` is one second after the time the
+/// user gave, or the end of the date).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
     pub since: Option<i64>,
@@ -387,7 +390,8 @@ mod tests {
         assert_eq!(parse_since("2024-05-01"), Ok(may1));
         assert_eq!(parse_until("2024-05-01"), Ok(may1 + 86_400));
         assert_eq!(parse_since("2024-05-01T02:00:00+02:00"), Ok(may1));
-        assert_eq!(parse_until("2024-05-01T00:00:00Z"), Ok(may1));
+        // Inclusive: the range ends one second after the time given.
+        assert_eq!(parse_until("2024-05-01T00:00:00Z"), Ok(may1 + 1));
         for bad in [
             "2024-02-30",
             "2024-5-1",
