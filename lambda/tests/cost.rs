@@ -154,7 +154,11 @@ async fn an_alert_heavy_file_is_delivered_in_batches() {
         st.write_units,
         wall.as_secs_f64()
     );
-    assert!(calls <= 500, "{calls} calls for 1,000 alerts");
+    // Alert by alert this would be over 3,000 calls (a claim, a publish and a completion
+    // each). Batched it is ~372 on an idle machine; under heavy CPU load moto answers
+    // slowly, concurrent transactions conflict and are retried (up to ~550 seen), so the
+    // bound proves the batching, not the idle figure (README's Cost section has that).
+    assert!(calls <= 650, "{calls} calls for 1,000 alerts");
     assert_eq!(st.all_calls.get("SNS.PublishBatch"), Some(&100));
     // The same file again (a duplicate notification): every claim is completed, nothing
     // is published twice.
