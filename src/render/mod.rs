@@ -411,6 +411,43 @@ mod tests {
         assert!(m.message.contains("[cut]"));
     }
 
+    /// README.md: an SNS message (subject, every protocol form and the attributes, as SNS
+    /// counts them) stays within 256 KiB; one that fits is sent whole.
+    #[test]
+    fn messages_stay_within_256_kib_and_what_fits_is_not_cut() {
+        const SNS_LIMIT: usize = 262_144;
+        let counted = |m: &SnsMessage| {
+            m.subject.len()
+                + m.message.len()
+                + m.attributes
+                    .iter()
+                    .map(|(k, v)| k.len() + "String".len() + v.len())
+                    .sum::<usize>()
+        };
+        let description = |m: &SnsMessage| {
+            let forms: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+            let full: serde_json::Value =
+                serde_json::from_str(forms["sqs"].as_str().unwrap()).unwrap();
+            full["description"].as_str().unwrap().to_string()
+        };
+        let mut a = alert();
+        a.description = "d".repeat(50_000);
+        let m = sns_message(&a, 0);
+        assert_eq!(m.size(), counted(&m));
+        assert!(m.size() < SNS_LIMIT, "{}", m.size());
+        assert_eq!(
+            description(&m),
+            a.description,
+            "a message that fits is whole"
+        );
+        // Over 256 KiB in all, though under twice that: cut to fit.
+        a.description = "d".repeat(100_000);
+        let m = sns_message(&a, 0);
+        assert_eq!(m.size(), counted(&m));
+        assert!(m.size() <= SNS_LIMIT, "{}", m.size());
+        assert!(description(&m).ends_with("[cut]"), "{}", description(&m));
+    }
+
     #[test]
     fn times_are_utc_with_how_long_ago() {
         let now = at("2024-05-03T12:00:00Z");
