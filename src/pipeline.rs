@@ -702,6 +702,33 @@ mod tests {
         assert_eq!(run(&set, &[ev]).1.alerts[0].title, "x strict");
     }
 
+    /// rules/README.md: a `[*]` placeholder shows every distinct value, joined with ", ",
+    /// at most five, then "and N more"; a secret among them shows `[redacted]`.
+    #[test]
+    fn titles_join_the_distinct_values_of_a_list_five_at_most() {
+        let files = [RuleFile {
+            path: "list.yaml".into(),
+            text: "id: list\ntitle: 'on {resources[*].ARN}; {requestParameters.items[*].password}'\nseverity: low\nmatch:\n  eventName: A\n".into(),
+        }];
+        let set = RuleSet::compile(&files, &[], &[], 0).0.unwrap();
+        let title = |arns: &[&str]| {
+            let resources: Vec<serde_json::Value> =
+                arns.iter().map(|a| json!({"ARN": a})).collect();
+            let ev = json!({"eventName":"A","resources":resources,
+                "requestParameters":{"items":[{"password":"hunter2"},{"password":"letmein"}]}});
+            run(&set, &[ev]).1.alerts[0].title.clone()
+        };
+        assert_eq!(title(&["a", "b", "a", "c"]), "on a, b, c; [redacted]");
+        assert_eq!(
+            title(&["a", "b", "c", "d", "e"]),
+            "on a, b, c, d, e; [redacted]"
+        );
+        assert_eq!(
+            title(&["a", "b", "c", "d", "e", "f", "a"]),
+            "on a, b, c, d, e and 1 more; [redacted]"
+        );
+    }
+
     /// rules/README.md: a span of `window` seconds includes both ends, for the crossing
     /// and for the matches it absorbs afterwards.
     #[test]
