@@ -417,12 +417,13 @@ fn ignore_case_is_said_once_and_where_it_applies() {
 }
 
 #[test]
-fn describing_not_and_some_shows_the_operators_inside() {
+fn describing_not_and_where_shows_what_is_inside() {
     let s = set_with_lists(
         concat!(
             "match:\n",
             "  eventName: A\n",
             "  userIdentity.accountId: {not: {in_list: many}}\n",
+            "  resources[*]: {where: {type: 'AWS::S3::Object'}}\n",
         ),
         "many: [a, b]\n",
     );
@@ -440,4 +441,9 @@ fn describing_not_and_some_shows_the_operators_inside() {
     let not = find(&json, "not").unwrap_or_else(|| panic!("{json}"));
     assert_eq!(not["inner"][0]["op"], "in_list", "{not}");
     assert_eq!(not["inner"][0]["list"], "many", "{not}");
+    let place = find(&json, "where").unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        place["cond"].to_string().contains("AWS::S3::Object"),
+        "{place}"
+    );
 }
