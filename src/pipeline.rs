@@ -619,4 +619,147 @@ mod tests {
         p.finish(&mut sink).unwrap();
         assert_eq!(p.report.follow_ups, 2);
     }
+
+    /// rules/README.md: `expires: D` holds through 23:59:59 UTC of D; a timestamp holds
+    /// until that instant.
+    #[test]
+    fn suppressions_hold_through_their_last_second_and_not_one_more() {
+        let suppressed_at = |expires: &str, now: &str| {
+            let files = [RuleFile {
+                path: "x.yaml".into(),
+                text: format!("id: x\ntitle: t\nseverity: low\nmatch:\n  eventName: A\nsuppress:\n  - match: {{eventName: A}}\n    reason: r\n    owner: o\n    expires: {expires}\n"),
+            }];
+            let now = crate::event::parse_time(now).unwrap();
+            let (set, _) = RuleSet::compile(&files, &[], &[], now);
+            let (r, _) = run(&set.unwrap(), &[json!({"eventName":"A"})]);
+            assert_eq!(r.alerts + r.suppressed, 1);
+            r.suppressed == 1
+        };
+        let cases = [
+            ("2024-05-01", "2024-05-01T00:00:00Z", true),
+            ("2024-05-01", "2024-05-01T23:59:59Z", true),
+            ("2024-05-01", "2024-05-02T00:00:00Z", false),
+            ("'2024-05-01T12:00:00Z'", "2024-05-01T11:59:59Z", true),
+            ("'2024-05-01T12:00:00Z'", "2024-05-01T12:00:00Z", false),
+        ];
+        for (expires, now, applies) in cases {
+            assert_eq!(
+                suppressed_at(expires, now),
+                applies,
+                "expires {expires} at {now}"
+            );
+        }
+    }
+
+    /// README.md: a title placeholder or group/key value that reads a secret shows
+    /// `[redacted]`, whatever the case CloudTrail's services write its name in.
+    #[test]
+    fn every_secret_name_is_redacted_in_every_case_style() {
+        let names = [
+            "credentials",
+            "sessionToken",
+            "secretAccessKey",
+            "password",
+            "masterUserPassword",
+            "privateKey",
+            "keyMaterial",
+            "secretString",
+            "secretBinary",
+        ];
+        for name in names {
+            let pascal = name[..1].to_uppercase() + &name[1..];
+            for key in [
+                name.to_string(),
+                pascal,
+                name.to_lowercase(),
+                name.to_uppercase(),
+            ] {
+                let files = [RuleFile {
+                    path: "leak.yaml".into(),
+                    text: format!("id: leak\ntitle: 'x {{requestParameters.{key}}}'\nseverity: low\nmatch:\n  eventName: A\ndedup: {{key: [requestParameters.{key}]}}\n"),
+                }];
+                let set = RuleSet::compile(&files, &[], &[], 0).0.unwrap();
+                let ev = json!({"eventName":"A","eventID":"1","requestParameters":{key.as_str():"S3CR3T-VALUE"}});
+                let (_, sink) = run(&set, &[ev]);
+                let a = &sink.alerts[0];
+                assert_eq!(a.title, "x [redacted]", "{key}");
+                assert_eq!(
+                    a.group[&format!("requestParameters.{key}")],
+                    "[redacted]",
+                    "{key}"
+                );
+                let json = serde_json::to_string(a).unwrap();
+                assert!(!json.contains("S3CR3T-VALUE"), "{key}: {json}");
+            }
+        }
+        // A field that only resembles a secret's name is shown.
+        let files = [RuleFile {
+            path: "plain.yaml".into(),
+            text: "id: plain\ntitle: 'x {requestParameters.passwordPolicy}'\nseverity: low\nmatch:\n  eventName: A\n".into(),
+        }];
+        let set = RuleSet::compile(&files, &[], &[], 0).0.unwrap();
+        let ev = json!({"eventName":"A","requestParameters":{"passwordPolicy":"strict"}});
+        assert_eq!(run(&set, &[ev]).1.alerts[0].title, "x strict");
+    }
+
+    /// rules/README.md: a `[*]` placeholder shows every distinct value, joined with ", ",
+    /// at most five, then "and N more"; a secret among them shows `[redacted]`.
+    #[test]
+    fn titles_join_the_distinct_values_of_a_list_five_at_most() {
+        let files = [RuleFile {
+            path: "list.yaml".into(),
+            text: "id: list\ntitle: 'on {resources[*].ARN}; {requestParameters.items[*].password}'\nseverity: low\nmatch:\n  eventName: A\n".into(),
+        }];
+        let set = RuleSet::compile(&files, &[], &[], 0).0.unwrap();
+        let title = |arns: &[&str]| {
+            let resources: Vec<serde_json::Value> =
+                arns.iter().map(|a| json!({"ARN": a})).collect();
+            let ev = json!({"eventName":"A","resources":resources,
+                "requestParameters":{"items":[{"password":"hunter2"},{"password":"letmein"}]}});
+            run(&set, &[ev]).1.alerts[0].title.clone()
+        };
+        assert_eq!(title(&["a", "b", "a", "c"]), "on a, b, c; [redacted]");
+        assert_eq!(
+            title(&["a", "b", "c", "d", "e"]),
+            "on a, b, c, d, e; [redacted]"
+        );
+        assert_eq!(
+            title(&["a", "b", "c", "d", "e", "f", "a"]),
+            "on a, b, c, d, e and 1 more; [redacted]"
+        );
+    }
+
+    /// rules/README.md: a span of `window` seconds includes both ends, for the crossing
+    /// and for the matches it absorbs afterwards.
+    #[test]
+    fn a_threshold_span_includes_both_ends() {
+        let s = set(&[(
+            "burst",
+            "match:\n  eventName: A\nthreshold: {count: 5, window: 10m}\n",
+        )]);
+        let at = |id: u32, secs: i64| {
+            json!({"eventName":"A","eventID":format!("e{id}"),
+                "eventTime":crate::event::format_time(1_714_557_600 + secs)})
+        };
+        let burst = |last: i64| {
+            run(
+                &s,
+                &[at(1, 0), at(2, 60), at(3, 120), at(4, 180), at(5, last)],
+            )
+            .0
+        };
+        assert_eq!(burst(600).alerts, 1, "five events in 10 min 0 s");
+        assert_eq!(burst(601).alerts, 0, "five events in 10 min 1 s");
+        // After the span [0, 600] alerted, a match at 600 is inside it, one at 601 not.
+        let (r, _) = run(
+            &s,
+            &[at(1, 0), at(2, 1), at(3, 2), at(4, 3), at(5, 4), at(6, 600)],
+        );
+        assert_eq!((r.alerts, r.deduplicated), (1, 1));
+        let (r, _) = run(
+            &s,
+            &[at(1, 0), at(2, 1), at(3, 2), at(4, 3), at(5, 4), at(6, 601)],
+        );
+        assert_eq!((r.alerts, r.deduplicated), (1, 0));
+    }
 }

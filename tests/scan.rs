@@ -313,13 +313,24 @@ fn lists_can_be_overridden_and_rules_replaced() {
     let assume = json!({"eventVersion":"1.05","eventTime":"2014-07-18T15:07:39Z","eventSource":"sts.amazonaws.com",
         "eventName":"AssumeRole","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::777788889999:user/JohnDoe","accountId":"777788889999"},
         "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/EC2-dev"},"sharedEventID":"s-1","eventID":"e-1","recipientAccountId":"111122223333"});
-    let input = records(&[assume]);
+    let input = records(std::slice::from_ref(&assume));
     assert_eq!(trailwatch(&["scan", "-"], Some(&input)).alerts().len(), 1);
+    // The same call from an account that is not trusted, beside it: only that one alerts.
+    let mut other = assume.clone();
+    other["userIdentity"] = json!({"type":"IAMUser","arn":"arn:aws:iam::444455556666:user/Mallory","accountId":"444455556666"});
+    other["sharedEventID"] = json!("s-2");
+    other["eventID"] = json!("e-2");
+    let both = records(&[assume, other]);
     let run = trailwatch(
         &["scan", "--list", "trusted_accounts=777788889999", "-"],
-        Some(&input),
+        Some(&both),
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts = run.alerts();
+    assert_eq!(alerts.len(), 1, "{}", run.stderr);
+    assert_eq!(alerts[0]["rule_id"], "cross-account-assume-role");
+    assert_eq!(alerts[0]["actor"]["account_id"], "444455556666");
+    assert_eq!(alerts[0]["event_ids"], json!(["e-2"]));
+    assert!(!run.stdout.contains("777788889999"), "{}", run.stdout);
 
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "any-sts.yaml", b"id: any-sts\ntitle: STS {eventName}\nseverity: low\nmatch:\n  eventSource: sts.amazonaws.com\n");

@@ -81,7 +81,7 @@ pub async fn handle<C: Claims + 'static, P: Publisher + 'static>(
         Ok(Payload::Direct(works)) => {
             let s = run(app.clone(), works, &owner, deadline_ms).await?;
             Ok(
-                json!({"events": s.report.events, "alerts_published": s.published, "skipped": s.skipped, "bad_inputs": s.bad_inputs}),
+                json!({"events": s.report.events, "duplicates": s.report.duplicates, "alerts_published": s.published, "skipped": s.skipped, "bad_inputs": s.bad_inputs}),
             )
         }
         Ok(Payload::Sqs(messages)) => {

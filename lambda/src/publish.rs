@@ -90,20 +90,40 @@ impl Publisher for SnsPublisher {
     }
 }
 
-/// Published messages kept in memory (tests).
+/// SNS in memory (tests): each batch as it was handed over, in order of
+/// arrival; an entry whose subject contains `refuse` is refused as SNS refuses one entry
+/// of a batch, and `down` fails every batch as a call that did not get through.
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
-    pub sent: Mutex<Vec<SnsMessage>>,
+    pub batches: Mutex<Vec<Vec<SnsMessage>>>,
+    pub refuse: Option<String>,
+    pub down: bool,
+}
+
+impl MemoryPublisher {
+    /// Every message published, batch after batch.
+    pub fn sent(&self) -> Vec<SnsMessage> {
+        let batches = self.batches.lock().unwrap_or_else(|p| p.into_inner());
+        batches.iter().flatten().cloned().collect()
+    }
 }
 
 impl Publisher for MemoryPublisher {
     async fn publish(&self, batch: &[SnsMessage]) -> Result<Vec<Result<String, String>>, Failure> {
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let ids = (sent.len()..sent.len() + batch.len())
-            .map(|i| Ok(format!("memory-{i}")))
-            .collect();
-        sent.extend(batch.iter().cloned());
-        Ok(ids)
+        if self.down {
+            return Err(Failure::Retryable("SNS is down".into()));
+        }
+        let mut batches = self.batches.lock().unwrap_or_else(|p| p.into_inner());
+        let n = batches.len();
+        batches.push(batch.to_vec());
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match &self.refuse {
+                Some(r) if m.subject.contains(r.as_str()) => Err(format!("refused: {r}")),
+                _ => Ok(format!("memory-{n}-{i}")),
+            })
+            .collect())
     }
 }
 
@@ -259,4 +279,175 @@ async fn deliver_batch<C: Claims, P: Publisher>(
         }
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::MemoryClaims;
+    use trailwatch::event::Event;
+    use trailwatch::rules::{RuleFile, RuleSet};
+
+    /// SNS's PublishBatch limits: 10 entries, 256 KiB in all.
+    const SNS_ENTRIES: usize = 10;
+    const SNS_BATCH_BYTES: usize = 262_144;
+    const NOW: i64 = 1_714_557_600;
+
+    fn alert(n: usize, title: &str) -> Alert {
+        let file = RuleFile {
+            path: "a.yaml".into(),
+            text: format!("id: a\ntitle: '{title}'\nseverity: high\nmatch:\n  eventName: A\n"),
+        };
+        let set = RuleSet::compile(&[file], &[], &[], 0).0.unwrap();
+        let e = Event::from_value(serde_json::json!({"eventName": "A"})).unwrap();
+        Alert::new(&set.rules()[0], &e, 1, n as u64)
+    }
+
+    /// An alert whose SNS message is exactly `bytes` long (as SNS counts them).
+    fn alert_of_size(n: usize, bytes: usize) -> Alert {
+        let mut a = alert(n, "sized");
+        // A letter costs a few bytes (it is in several forms), a quote a few more (escaped
+        // in the JSON forms): with a few quotes every size is within reach. Below a
+        // third of `bytes` letters the message is not cut, so its size grows with them.
+        for quotes in 0..8 {
+            let (mut lo, mut hi) = (0, bytes / 3);
+            while lo < hi {
+                let mid = (lo + hi).div_ceil(2);
+                a.description = format!("{}{}", "\"".repeat(quotes), "d".repeat(mid));
+                if sns_message(&a, NOW).size() <= bytes {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            a.description = format!("{}{}", "\"".repeat(quotes), "d".repeat(lo));
+            if sns_message(&a, NOW).size() == bytes {
+                return a;
+            }
+        }
+        panic!("no alert of {bytes} bytes");
+    }
+
+    async fn deliver_all(
+        alerts: &[Alert],
+        claims: &MemoryClaims,
+        publisher: &MemoryPublisher,
+    ) -> Delivery {
+        deliver(alerts, claims, publisher, "me", || NOW, 120).await
+    }
+
+    fn batch_lens(p: &MemoryPublisher) -> Vec<usize> {
+        let mut lens: Vec<usize> = p.batches.lock().unwrap().iter().map(Vec::len).collect();
+        lens.sort_unstable();
+        lens
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_ten_messages() {
+        for (n, want) in [(10, vec![10]), (11, vec![1, 10]), (25, vec![5, 10, 10])] {
+            let alerts: Vec<Alert> = (0..n).map(|i| alert(i, "small")).collect();
+            let p = MemoryPublisher::default();
+            let d = deliver_all(&alerts, &MemoryClaims::default(), &p).await;
+            assert_eq!(d.published, n);
+            assert_eq!(batch_lens(&p), want, "{n} alerts");
+            assert!(want.iter().all(|l| *l <= SNS_ENTRIES));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_256_kib() {
+        let half = SNS_BATCH_BYTES / 2;
+        let exact = [alert_of_size(1, half), alert_of_size(2, half)];
+        let p = MemoryPublisher::default();
+        deliver_all(&exact, &MemoryClaims::default(), &p).await;
+        assert_eq!(batch_lens(&p), [2], "256 KiB exactly is one batch");
+        let over = [alert_of_size(1, half), alert_of_size(2, half + 1)];
+        let p = MemoryPublisher::default();
+        let d = deliver_all(&over, &MemoryClaims::default(), &p).await;
+        assert_eq!(batch_lens(&p), [1, 1], "one byte more is two batches");
+        assert_eq!(d.published, 2);
+        // Many large alerts: every batch within the limit, every alert sent once.
+        let large: Vec<Alert> = (0..7).map(|i| alert_of_size(i, 100_000)).collect();
+        let p = MemoryPublisher::default();
+        let d = deliver_all(&large, &MemoryClaims::default(), &p).await;
+        assert_eq!((d.published, p.sent().len()), (7, 7));
+        for b in p.batches.lock().unwrap().iter() {
+            let bytes: usize = b.iter().map(SnsMessage::size).sum();
+            assert!(bytes <= SNS_BATCH_BYTES, "{bytes}");
+        }
+        assert_eq!(batch_lens(&p), [1, 2, 2, 2]);
+    }
+
+    #[tokio::test]
+    async fn each_message_has_its_own_outcome() {
+        let alerts = [alert(1, "fine"), alert(2, "refuse-me"), alert(3, "fine")];
+        let claims = MemoryClaims::default();
+        let p = MemoryPublisher {
+            refuse: Some("refuse-me".into()),
+            ..MemoryPublisher::default()
+        };
+        let d = deliver_all(&alerts, &claims, &p).await;
+        assert_eq!(d.published, 2);
+        assert_eq!(d.failed.len(), 1);
+        assert_eq!(d.failed[0].0, alerts[1].fingerprint);
+        assert!(d.failed[0].1.retryable(), "{:?}", d.failed[0].1);
+        // The refused alert's claim was released (a retry publishes it); the others are
+        // completed (a retry does not page again).
+        let again = MemoryPublisher::default();
+        let d = deliver(&alerts, &claims, &again, "retry", || NOW + 1, 120).await;
+        assert_eq!((d.published, d.deduplicated), (1, 2));
+        assert_eq!(
+            again.sent()[0].subject,
+            sns_message(&alerts[1], NOW).subject
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_releases_its_claims_for_a_retry() {
+        let alerts = [alert(1, "a"), alert(2, "b")];
+        let claims = MemoryClaims::default();
+        let down = MemoryPublisher {
+            down: true,
+            ..MemoryPublisher::default()
+        };
+        let d = deliver_all(&alerts, &claims, &down).await;
+        assert_eq!(d.published, 0);
+        assert_eq!(d.failed.len(), 2);
+        assert!(d.failed.iter().all(|(_, f)| f.retryable()));
+        let up = MemoryPublisher::default();
+        let d = deliver(&alerts, &claims, &up, "retry", || NOW + 1, 120).await;
+        assert_eq!(d.published, 2, "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn claims_decide_what_is_published() {
+        let alerts = [
+            alert(1, "done"),
+            alert(2, "busy"),
+            alert(3, "stale"),
+            alert(4, "new"),
+        ];
+        let claims = MemoryClaims::default();
+        let fp = |i: usize| alerts[i].fingerprint.as_str();
+        claims.acquire(fp(0), "other", NOW - 10, 120).await.unwrap();
+        claims.complete(fp(0), NOW - 5).await.unwrap();
+        claims.acquire(fp(1), "other", NOW - 10, 120).await.unwrap();
+        claims
+            .acquire(fp(2), "other", NOW - 500, 120)
+            .await
+            .unwrap();
+        let p = MemoryPublisher::default();
+        // The same alert twice (two crossings in one slot) is one page.
+        let twice: Vec<Alert> = alerts.iter().chain(&alerts[3..]).cloned().collect();
+        let d = deliver_all(&twice, &claims, &p).await;
+        assert_eq!(d.published, 2, "the taken-over and the new one");
+        assert_eq!(d.taken_over, 1);
+        assert_eq!(d.deduplicated, 2, "the completed one and the repeat");
+        assert_eq!(d.failed.len(), 1);
+        assert_eq!(d.failed[0].0, fp(1));
+        assert!(d.failed[0].1.retryable());
+        let mut subjects: Vec<String> = p.sent().into_iter().map(|m| m.subject).collect();
+        subjects.sort();
+        assert_eq!(subjects, ["[HIGH] new", "[HIGH] stale"]);
+    }
 }

@@ -15,14 +15,30 @@ async fn alert_reaches_sqs_once_even_when_the_notification_repeats() {
     let event = s3_event(&aws.bucket, &[KEY]);
     let first = rt.invoke(&event).expect("first invocation succeeds");
     assert_eq!(first["alerts_published"], 1, "{first}");
-    // The same notification again (S3 is at-least-once), and a digest file: no second page.
+    // The same notification again (S3 is at-least-once): no second page.
     let again = rt.invoke(&event).expect("second invocation succeeds");
     assert_eq!(again["alerts_published"], 0, "{again}");
-    let digest = s3_event(
-        &aws.bucket,
-        &["AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/d.json.gz"],
+    // A digest file is skipped by its key, never read: this one holds a record that
+    // would page.
+    let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01/111122223333_CloudTrail-Digest_us-east-1_trail_us-east-1_20240501T1000Z.json.gz";
+    aws.put(digest, gzip(&records(&[root_failure(2)]))).await;
+    let r = rt.invoke(&s3_event(&aws.bucket, &[digest])).unwrap();
+    assert_eq!(
+        (&r["skipped"], &r["events"], &r["alerts_published"]),
+        (&json!(1), &json!(0), &json!(0)),
+        "{r}"
     );
-    assert_eq!(rt.invoke(&digest).unwrap()["skipped"], 1);
+    // A copy of the event in another region's file is dropped by the function's
+    // duplicate check (the alert's claim alone would also stop the page: the count shows
+    // the check did it).
+    let copy = "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/111122223333_CloudTrail_eu-west-1_20240501T1005Z_copy.json.gz";
+    aws.put(copy, gzip(&records(&[root_failure(1)]))).await;
+    let r = rt.invoke(&s3_event(&aws.bucket, &[copy])).unwrap();
+    assert_eq!(
+        (&r["events"], &r["duplicates"], &r["alerts_published"]),
+        (&json!(1), &json!(1), &json!(0)),
+        "{r}"
+    );
 
     let alerts = aws.alerts().await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -135,20 +151,38 @@ async fn sns_failing_is_an_invocation_error_and_the_retry_delivers() {
 async fn sqs_batches_report_only_failed_items_and_unknown_payloads_are_dropped() {
     let Stack { aws, rt, .. } = &stack(true).await;
     aws.put(KEY, gzip(&records(&[root_failure(4)]))).await;
+    let other = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/other.json.gz";
+    aws.put(other, gzip(&records(&[root_failure(6)]))).await;
     let sns_wrapped =
         json!({"Type":"Notification","Message": s3_event(&aws.bucket, &[KEY]).to_string()});
     let batch = json!({"Records":[
         {"messageId":"ok","eventSource":"aws:sqs","body": sns_wrapped.to_string()},
-        {"messageId":"gone","eventSource":"aws:sqs","body": s3_event("no-such-bucket", &["x.json.gz"]).to_string()}]});
+        {"messageId":"gone","eventSource":"aws:sqs","body": s3_event("no-such-bucket", &["x.json.gz"]).to_string()},
+        {"messageId":"garbage","eventSource":"aws:sqs","body": "not a notification"},
+        {"messageId":"ok-2","eventSource":"aws:sqs","body": s3_event(&aws.bucket, &[other]).to_string()}]});
     let r = rt.invoke(&batch).unwrap();
     // A missing bucket is a wiring mistake, not bad input: that message is kept for a retry
-    // (and the queue's alarmed dead-letter queue); the other message succeeded.
+    // (and the queue's alarmed dead-letter queue); a body nobody can read is dropped, not
+    // retried; the two readable messages succeeded, each with its alert.
     assert_eq!(
         r["batchItemFailures"],
         json!([{"itemIdentifier": "gone"}]),
         "{r}"
     );
-    assert_eq!(aws.alerts().await.len(), 1);
+    let mut ids: Vec<String> = aws
+        .alerts()
+        .await
+        .iter()
+        .map(|(a, _)| a["event_ids"][0].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "10000000-0000-4000-8000-000000000004",
+            "10000000-0000-4000-8000-000000000006"
+        ]
+    );
     let r = rt
         .invoke(&json!({"hello":"world"}))
         .expect("an unknown payload is dropped, not retried");

@@ -411,6 +411,121 @@ mod tests {
         assert!(m.message.contains("[cut]"));
     }
 
+    /// README.md: an SNS message (subject, every protocol form and the attributes, as SNS
+    /// counts them) stays within 256 KiB; one that fits is sent whole.
+    #[test]
+    fn messages_stay_within_256_kib_and_what_fits_is_not_cut() {
+        const SNS_LIMIT: usize = 262_144;
+        let counted = |m: &SnsMessage| {
+            m.subject.len()
+                + m.message.len()
+                + m.attributes
+                    .iter()
+                    .map(|(k, v)| k.len() + "String".len() + v.len())
+                    .sum::<usize>()
+        };
+        let description = |m: &SnsMessage| {
+            let forms: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+            let full: serde_json::Value =
+                serde_json::from_str(forms["sqs"].as_str().unwrap()).unwrap();
+            full["description"].as_str().unwrap().to_string()
+        };
+        let mut a = alert();
+        a.description = "d".repeat(50_000);
+        let m = sns_message(&a, 0);
+        assert_eq!(m.size(), counted(&m));
+        assert!(m.size() < SNS_LIMIT, "{}", m.size());
+        assert_eq!(
+            description(&m),
+            a.description,
+            "a message that fits is whole"
+        );
+        // Over 256 KiB in all, though under twice that: cut to fit.
+        a.description = "d".repeat(100_000);
+        let m = sns_message(&a, 0);
+        assert_eq!(m.size(), counted(&m));
+        assert!(m.size() <= SNS_LIMIT, "{}", m.size());
+        assert!(description(&m).ends_with("[cut]"), "{}", description(&m));
+    }
+
+    /// `alert` with a description that makes its whole message exactly `bytes` long.
+    fn sized(mut a: Alert, bytes: usize) -> Alert {
+        // A letter is in several forms, a quote costs more (escaped in the JSON forms):
+        // with a few quotes every size is within reach.
+        for quotes in 0..8 {
+            let mut size = |n: usize| {
+                a.description = format!("{}{}", "\"".repeat(quotes), "d".repeat(n));
+                build(&a, 0).size()
+            };
+            let (s1, s2) = (size(1000), size(2000));
+            let per = (s2 - s1) / 1000;
+            if bytes > s1 && (bytes - s1) % per == 0 && size(1000 + (bytes - s1) / per) == bytes {
+                return a;
+            }
+        }
+        panic!("no alert of {bytes} bytes");
+    }
+
+    #[test]
+    fn a_message_of_exactly_256_kib_is_sent_whole() {
+        let a = sized(alert(), 262_144);
+        let m = sns_message(&a, 0);
+        assert_eq!((m.size(), m), (262_144, build(&a, 0)));
+        let a = sized(alert(), 262_145);
+        let m = sns_message(&a, 0);
+        assert!(m.size() <= 262_144, "{}", m.size());
+        assert_ne!(m, build(&a, 0));
+    }
+
+    #[test]
+    fn long_event_lists_keep_ten_ids_and_say_how_many_more() {
+        let full = |m: &SnsMessage| -> serde_json::Value {
+            let forms: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+            serde_json::from_str(forms["sqs"].as_str().unwrap()).unwrap()
+        };
+        let ids = |n: usize| -> Vec<String> { (0..n).map(|i| format!("{i:0>60}")).collect() };
+        let mut a = alert();
+        a.description = "d".repeat(300_000);
+        a.count = 100;
+        a.event_ids = ids(100);
+        let mut want = ids(10);
+        want.push("(+90 more; see count)".into());
+        assert_eq!(full(&sns_message(&a, 0))["event_ids"], json!(want));
+        a.event_ids = ids(10);
+        assert_eq!(
+            full(&sns_message(&a, 0))["event_ids"],
+            json!(ids(10)),
+            "ten ids are kept as they are"
+        );
+    }
+
+    /// An alert too big for its many group values: the values are cut (each keeps its
+    /// beginning), as often as needed, and the title and description stay whole.
+    #[test]
+    fn many_long_values_are_cut_until_the_message_fits() {
+        let mut a = alert();
+        a.description = "d".repeat(2000);
+        a.group = (0..100)
+            .map(|i| {
+                (
+                    format!("field{i:03}"),
+                    format!("{i:03}{}", "v".repeat(50_000)),
+                )
+            })
+            .collect();
+        let m = sns_message(&a, 0);
+        assert!(m.size() <= 262_144, "{}", m.size());
+        let forms: serde_json::Value = serde_json::from_str(&m.message).unwrap();
+        let full: serde_json::Value = serde_json::from_str(forms["sqs"].as_str().unwrap()).unwrap();
+        assert_eq!(full["title"], json!(a.title));
+        assert_eq!(full["description"], json!(a.description));
+        for (k, v) in full["group"].as_object().unwrap() {
+            let v = v.as_str().unwrap();
+            assert!(v.starts_with(&a.group[k][..100]), "{k}: {v}");
+            assert!(v.ends_with("… [cut]"), "{k}: {v}");
+        }
+    }
+
     #[test]
     fn times_are_utc_with_how_long_ago() {
         let now = at("2024-05-03T12:00:00Z");
@@ -480,8 +595,14 @@ mod tests {
         let c = cut_chars(&"é".repeat(50), 20);
         assert_eq!(c.chars().count(), 20);
         assert!(c.ends_with("… [cut]"), "{c}");
-        let mut s = "é".repeat(50);
-        cut(&mut s, 21);
-        assert!(s.len() <= 21 && s.ends_with("… [cut]"), "{s}");
+        for max in [21, 22] {
+            let mut s = "é".repeat(50);
+            cut(&mut s, max);
+            assert!(s.len() <= max && s.ends_with("… [cut]"), "{max}: {s}");
+            assert!(s.len() >= max - 1, "as much as fits is kept: {s}");
+        }
+        let mut s = "é".repeat(11);
+        cut(&mut s, 22);
+        assert_eq!(s, "é".repeat(11), "a text of exactly the limit is whole");
     }
 }

@@ -610,6 +610,17 @@ mod tests {
     }
 
     #[test]
+    fn a_window_read_back_from_a_store_keeps_its_alerted_spans() {
+        let mut w = Window::default();
+        for t in 0..5 {
+            add(&mut w, t);
+        }
+        let mut back = Window::from_parts(w.pages.clone(), w.alerted.clone());
+        assert_eq!(back.take_changes(), (vec![], false), "nothing changed yet");
+        assert_eq!(add(&mut back, 300), Added::Absorbed { start: 0 });
+    }
+
+    #[test]
     fn distinct_counts_values() {
         let spec = Spec {
             count: 3,

@@ -415,3 +415,35 @@ fn ignore_case_is_said_once_and_where_it_applies() {
         )
     );
 }
+
+#[test]
+fn describing_not_and_where_shows_what_is_inside() {
+    let s = set_with_lists(
+        concat!(
+            "match:\n",
+            "  eventName: A\n",
+            "  userIdentity.accountId: {not: {in_list: many}}\n",
+            "  resources[*]: {where: {type: 'AWS::S3::Object'}}\n",
+        ),
+        "many: [a, b]\n",
+    );
+    fn find<'a>(v: &'a serde_json::Value, op: &str) -> Option<&'a serde_json::Value> {
+        if v["op"] == op {
+            return Some(v);
+        }
+        match v {
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, op)),
+            serde_json::Value::Object(o) => o.values().find_map(|x| find(x, op)),
+            _ => None,
+        }
+    }
+    let json = serde_json::to_value(describe(&s.rules()[0])).unwrap();
+    let not = find(&json, "not").unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(not["inner"][0]["op"], "in_list", "{not}");
+    assert_eq!(not["inner"][0]["list"], "many", "{not}");
+    let place = find(&json, "where").unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        place["cond"].to_string().contains("AWS::S3::Object"),
+        "{place}"
+    );
+}

@@ -721,6 +721,23 @@ mod tests {
         );
     }
 
+    /// Sigma's keywords (values without a field) are found anywhere in the record's text.
+    #[test]
+    fn keywords_are_found_anywhere_in_the_record() {
+        let file = crate::rules::RuleFile {
+            path: "k.yml".into(),
+            text: "title: k\nid: 11111111-0000-4000-8000-000000000001\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  keywords: [evil-tool]\n  condition: keywords\nlevel: high\n".into(),
+        };
+        let (set, diags) = crate::rules::RuleSet::compile(&[file], &[], &[], 0);
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        let event = |ua: &str| {
+            crate::event::Event::from_value(serde_json::json!({"eventName": "A", "userAgent": ua}))
+                .unwrap()
+        };
+        assert!(set.rules()[0].matches(&event("Mozilla/5.0 evil-tool/1.2")));
+        assert!(!set.rules()[0].matches(&event("Mozilla/5.0")));
+    }
+
     #[test]
     fn base64_offsets_as_sigma_defines_them() {
         // The encodings pySigma gives for "/bin/bash" with |base64offset|contains.
