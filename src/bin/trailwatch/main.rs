@@ -386,6 +386,7 @@ fn scan(
     }
     let limits = Limits {
         keep: Some(std::sync::Arc::new(set.keep())),
+        gate: set.gate(),
         ..limits
     };
     let mut pipeline = Pipeline::new(&set, Memory::new(horizon), horizon);

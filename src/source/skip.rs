@@ -1,0 +1,467 @@
+//! Records no rule can match, recognised without building them.
+//!
+//! Most of a trail is calls no rule watches (reads, describes, decrypts), yet each was
+//! parsed into a `Value`, kept for the duplicate check and dropped. The compiled rules
+//! know what a record must hold to be worth evaluating: an `eventName` or `eventSource`
+//! the index has a bucket for, or, for each rule indexed nowhere, one test it cannot match
+//! without ([`Gate`]). One pass over the record's bytes checks it is JSON that
+//! `serde_json` would accept and reads the few top-level strings that decide; a record no
+//! rule can match becomes a [`Brief`]: its time and duplicate identity, which is all the
+//! pipeline does with such a record (counts, time span, copies).
+//!
+//! The pass only says "skip" when it is sure: a field it reads holding an escape or a
+//! non-string, a key read twice, a number `serde_json` might refuse when kept (exponents,
+//! more than 15 digits), a `\u` surrogate, deep nesting, a control character — anything
+//! unusual sends the record to the full parse, which stays the reference (and names the
+//! problem of a malformed record).
+
+use crate::event::parse_time;
+use crate::rules::matcher::FieldTest;
+use crate::state::fnv;
+use memchr::memchr2;
+use std::collections::HashSet;
+
+/// Nesting deeper than this is left to the full parse (`serde_json` stops at 128).
+const MAX_DEPTH: usize = 64;
+/// Most fields a gate reads.
+pub const MAX_SLOTS: usize = 16;
+
+/// What the pipeline needs of a record no rule can match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Brief {
+    /// `eventTime` as Unix seconds (see [`crate::event::Event::time`]).
+    pub time: Option<i64>,
+    /// [`crate::state::identity`], when the record has an `eventID` (else it is never a copy).
+    pub identity: Option<u64>,
+}
+
+/// Fixed slots: the index's fields and the duplicate check's.
+const NAME: usize = 0;
+const SOURCE: usize = 1;
+const ID: usize = 2;
+const TIME: usize = 3;
+const ACCOUNT: usize = 4;
+const FIXED: [&str; 5] = [
+    "eventName",
+    "eventSource",
+    "eventID",
+    "eventTime",
+    "recipientAccountId",
+];
+
+/// Which records some rule may match, from a few string fields (built by
+/// `RuleSet::gate`).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    names: HashSet<String>,
+    sources: HashSet<String>,
+    /// Lower-cased, for rules that ignore case.
+    names_ci: HashSet<String>,
+    sources_ci: HashSet<String>,
+    /// Top-level keys read as strings, and their slots.
+    top: Vec<(String, usize)>,
+    /// Objects entered (`userIdentity`), with their keys read and slots.
+    nested: Vec<(String, Vec<(String, usize)>)>,
+    /// For each rule indexed nowhere: a test it cannot match without, on a slot.
+    tests: Vec<(usize, FieldTest)>,
+}
+
+impl Gate {
+    /// A gate for the index's buckets; `None` when there are too many fields to read.
+    pub fn new(
+        names: HashSet<String>,
+        sources: HashSet<String>,
+        names_ci: HashSet<String>,
+        sources_ci: HashSet<String>,
+        tests: Vec<(Vec<String>, FieldTest)>,
+    ) -> Option<Gate> {
+        let mut g = Gate {
+            names,
+            sources,
+            names_ci,
+            sources_ci,
+            top: FIXED
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.to_string(), i))
+                .collect(),
+            nested: Vec::new(),
+            tests: Vec::new(),
+        };
+        let mut slots = FIXED.len();
+        for (path, test) in tests {
+            let slot = match path.as_slice() {
+                [key] => match g.top.iter().find(|(k, _)| k == key) {
+                    Some((_, s)) => *s,
+                    None => {
+                        g.top.push((key.clone(), slots));
+                        slots += 1;
+                        slots - 1
+                    }
+                },
+                [parent, key] => {
+                    let i = match g.nested.iter().position(|(p, _)| p == parent) {
+                        Some(i) => i,
+                        None => {
+                            g.nested.push((parent.clone(), Vec::new()));
+                            g.nested.len() - 1
+                        }
+                    };
+                    let keys = &mut g.nested[i].1;
+                    match keys.iter().find(|(k, _)| k == key) {
+                        Some((_, s)) => *s,
+                        None => {
+                            keys.push((key.clone(), slots));
+                            slots += 1;
+                            slots - 1
+                        }
+                    }
+                }
+                _ => return None,
+            };
+            g.tests.push((slot, test));
+        }
+        // A key both read as a string and entered as an object is not worth the care.
+        let clash = g
+            .nested
+            .iter()
+            .any(|(p, _)| g.top.iter().any(|(k, _)| k == p));
+        (slots <= MAX_SLOTS && !clash).then_some(g)
+    }
+
+    /// Whether a record with these fields may be matched by some rule.
+    fn wanted(&self, slots: &[Option<&str>; MAX_SLOTS]) -> bool {
+        (0..MAX_SLOTS).any(|s| self.wants(s, slots[s]))
+    }
+
+    /// Whether slot `s` having value `v` is enough for some rule to be a candidate (each
+    /// slot decides on its own, so a scan can stop at the first that does).
+    fn wants(&self, s: usize, v: Option<&str>) -> bool {
+        let hit = |exact: &HashSet<String>, folded: &HashSet<String>| {
+            v.is_some_and(|v| {
+                exact.contains(v) || (!folded.is_empty() && folded.contains(&v.to_lowercase()))
+            })
+        };
+        match s {
+            NAME if hit(&self.names, &self.names_ci) => true,
+            SOURCE if hit(&self.sources, &self.sources_ci) => true,
+            _ => self
+                .tests
+                .iter()
+                .any(|(slot, t)| *slot == s && t.holds_on_text(v)),
+        }
+    }
+}
+
+/// What [`scan`] found at the start of a text.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// A valid record no rule can match, ending `used` bytes in.
+    Skip { brief: Brief, used: usize },
+    /// Parse it: some rule may match, or the pass is not sure (malformed, unusual).
+    Parse,
+}
+
+/// Scans the JSON object at the start of `text` (after whitespace). `clean` says the
+/// text has no byte below 0x20, so strings need no check for control characters.
+pub fn scan(text: &str, gate: &Gate, clean: bool) -> Scan {
+    let mut c = Cursor {
+        b: text.as_bytes(),
+        i: 0,
+        clean,
+    };
+    let mut slots = [None; MAX_SLOTS];
+    if c.record(gate, &mut slots).is_none() || gate.wanted(&slots) {
+        return Scan::Parse;
+    }
+    let field = |s: usize| slots[s].unwrap_or("").as_bytes();
+    let brief = Brief {
+        time: slots[TIME].and_then(parse_time),
+        identity: slots[ID]
+            .map(|id| fnv(&[id.as_bytes(), field(TIME), field(NAME), field(ACCOUNT)])),
+    };
+    Scan::Skip { brief, used: c.i }
+}
+
+/// Whether `bytes` holds no byte below 0x20 (no control character, no tab or newline).
+pub fn is_clean(bytes: &[u8]) -> bool {
+    // Chunks fold without an early exit, which the compiler turns into vector code.
+    bytes
+        .chunks(256)
+        .all(|c| c.iter().fold(0u8, |acc, b| acc | u8::from(*b < 0x20)) == 0)
+}
+
+/// A position in the record; every step returns `None` on anything not plainly valid.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+    clean: bool,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, want: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == want).then(|| self.i += 1)
+    }
+
+    /// The record: an object whose slot keys are read.
+    fn record(&mut self, gate: &Gate, slots: &mut [Option<&'a str>; MAX_SLOTS]) -> Option<()> {
+        self.eat(b'{')?;
+        let mut seen = 0u32;
+        let mut entered = 0u32;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let (key, plain) = self.string()?;
+            self.eat(b':')?;
+            self.ws();
+            if let Some((_, slot)) = gate.top.iter().find(|(k, _)| k.as_bytes() == key) {
+                // A key with an escape could spell a slot's name: `plain` is checked
+                // before the name is trusted (and a slot's value must be plain too).
+                Self::once(&mut seen, *slot)?;
+                slots[*slot] = Some(self.plain_string()?);
+                // A wanted record is parsed anyway: the rest need not be scanned.
+                if gate.wants(*slot, slots[*slot]) {
+                    return None;
+                }
+            } else if let Some((n, (_, keys))) = gate
+                .nested
+                .iter()
+                .enumerate()
+                .find(|(_, (p, _))| p.as_bytes() == key)
+            {
+                Self::once(&mut entered, n)?;
+                self.object_with(gate, keys, &mut seen, slots)?;
+            } else {
+                self.value(1)?;
+            }
+            if !plain {
+                return None;
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Marks `bit` seen; `None` if it was (a key twice: the last one wins in a parse).
+    fn once(set: &mut u32, bit: usize) -> Option<()> {
+        let mask = 1u32 << bit;
+        (*set & mask == 0).then(|| *set |= mask)
+    }
+
+    /// An object (`userIdentity`) whose listed keys are read as strings.
+    fn object_with(
+        &mut self,
+        gate: &Gate,
+        keys: &[(String, usize)],
+        seen: &mut u32,
+        slots: &mut [Option<&'a str>; MAX_SLOTS],
+    ) -> Option<()> {
+        if self.peek()? != b'{' {
+            // Not an object (a string may hold JSON a path enters): parse it.
+            return None;
+        }
+        self.i += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let (key, plain) = self.string()?;
+            if !plain {
+                return None;
+            }
+            self.eat(b':')?;
+            self.ws();
+            match keys.iter().find(|(k, _)| k.as_bytes() == key) {
+                Some((_, slot)) => {
+                    Self::once(seen, *slot)?;
+                    slots[*slot] = Some(self.plain_string()?);
+                    if gate.wants(*slot, slots[*slot]) {
+                        return None;
+                    }
+                }
+                None => self.value(2)?,
+            }
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A string without escapes, as text.
+    fn plain_string(&mut self) -> Option<&'a str> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let (raw, plain) = self.string()?;
+        // The caller's text is UTF-8 and the quotes are ASCII, so this cannot fail.
+        plain.then(|| std::str::from_utf8(raw).ok()).flatten()
+    }
+
+    /// A string at the cursor: its raw bytes and whether it has no escape.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.i + 1;
+        let mut i = start;
+        let mut plain = true;
+        loop {
+            i += memchr2(b'"', b'\\', self.b.get(i..)?)?;
+            if self.b[i] == b'"' {
+                break;
+            }
+            plain = false;
+            match *self.b.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' => {
+                    let hex = std::str::from_utf8(self.b.get(i + 2..i + 6)?).ok()?;
+                    if !hex.bytes().all(|h| h.is_ascii_hexdigit()) {
+                        return None;
+                    }
+                    let code = u32::from_str_radix(hex, 16).ok()?;
+                    // A lone surrogate is an error only where the string is kept.
+                    if (0xD800..=0xDFFF).contains(&code) {
+                        return None;
+                    }
+                    i += 6;
+                }
+                _ => return None,
+            }
+        }
+        let raw = &self.b[start..i];
+        if !self.clean && raw.iter().any(|b| *b < 0x20) {
+            return None;
+        }
+        self.i = i + 1;
+        Some((raw, plain))
+    }
+
+    /// Any JSON value, checked and passed over.
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b'}' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.string()?;
+                    self.eat(b':')?;
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b'}' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b.get(self.i..)?.starts_with(word).then(|| {
+            self.i += word.len();
+        })
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 15 digits: a number `serde_json`
+    /// accepts whether it keeps it (as an exact `f64` or integer) or passes over it.
+    fn number(&mut self) -> Option<()> {
+        if self.peek()? == b'-' {
+            self.i += 1;
+        }
+        let digits = |c: &mut Self| {
+            let n = c.b[c.i..].iter().take_while(|b| b.is_ascii_digit()).count();
+            c.i += n;
+            n
+        };
+        let first = self.peek()?;
+        let int = digits(self);
+        if int == 0 || (first == b'0' && int > 1) {
+            return None;
+        }
+        let mut total = int;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            let frac = digits(self);
+            if frac == 0 {
+                return None;
+            }
+            total += frac;
+        }
+        // An exponent, or a digit count where the value may not be exact, is parsed.
+        (total <= 15 && !matches!(self.peek(), Some(b'e' | b'E'))).then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
