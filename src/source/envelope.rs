@@ -26,8 +26,7 @@ pub(super) fn record_from_bytes(bytes: &[u8], at: Position, limits: &Limits) -> 
         return too_large(bytes.len() as u64, at, limits);
     }
     if let (Some(gate), Ok(text)) = (&limits.gate, std::str::from_utf8(bytes)) {
-        let clean = skip::is_clean(bytes);
-        if let skip::Scan::Skip { brief, used } = skip::scan(text, gate, clean) {
+        if let skip::Scan::Skip { brief, used } = skip::scan(text, gate) {
             if bytes[used..]
                 .iter()
                 .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))

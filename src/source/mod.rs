@@ -292,10 +292,9 @@ fn in_place<R: BufRead>(
             .take_while(|b| b.is_ascii_whitespace())
             .count()
     };
-    let clean = limits.gate.is_some() && skip::is_clean(text.as_bytes());
     let (mut pos, mut ended) = (0, false);
     while pos < text.len() {
-        let scanned = (limits.gate.as_deref()).map(|g| skip::scan(&text[pos..], g, clean));
+        let scanned = (limits.gate.as_deref()).map(|g| skip::scan(&text[pos..], g));
         let (item, used) = match scanned {
             Some(skip::Scan::Skip { brief, used }) => (Item::Unwanted(brief), used),
             _ => match keep.parse_prefix(&text[pos..]) {
