@@ -19,6 +19,7 @@ use crate::event::parse_time;
 use crate::rules::matcher::FieldTest;
 use crate::state::fnv;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Nesting deeper than this is left to the full parse (`serde_json` stops at 128).
 const MAX_DEPTH: usize = 64;
@@ -48,19 +49,70 @@ const FIXED: [&str; 5] = [
     "recipientAccountId",
 ];
 
+/// Names looked up once per record: a multiply per eight bytes instead of SipHash (the
+/// keys are the rules' own, not an attacker's choice of bucket).
+#[derive(Debug, Default, Clone, Copy)]
+struct Quick(u64);
+
+impl Hasher for Quick {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+}
+
+type Names = HashSet<String, BuildHasherDefault<Quick>>;
+
+/// A key the scan reads, compared by length and first eight bytes before the rest.
+#[derive(Debug, Clone)]
+struct Key {
+    len: usize,
+    head: u64,
+    text: String,
+}
+
+impl Key {
+    fn new(text: &str) -> Key {
+        Key {
+            len: text.len(),
+            head: head(text.as_bytes()),
+            text: text.to_string(),
+        }
+    }
+
+    fn is(&self, key: &[u8]) -> bool {
+        key.len() == self.len && head(key) == self.head && key == self.text.as_bytes()
+    }
+}
+
+/// The first eight bytes, zero-padded, as one word.
+fn head(b: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = b.len().min(8);
+    word[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(word)
+}
+
 /// Which records some rule may match, from a few string fields (built by
 /// `RuleSet::gate`).
 #[derive(Debug, Clone)]
 pub struct Gate {
-    names: HashSet<String>,
-    sources: HashSet<String>,
+    names: Names,
+    sources: Names,
     /// Lower-cased, for rules that ignore case.
-    names_ci: HashSet<String>,
-    sources_ci: HashSet<String>,
+    names_ci: Names,
+    sources_ci: Names,
     /// Top-level keys read as strings, and their slots.
-    top: Vec<(String, usize)>,
+    top: Vec<(Key, usize)>,
     /// Objects entered (`userIdentity`), with their keys read and slots.
-    nested: Vec<(String, Vec<(String, usize)>)>,
+    nested: Vec<(Key, Vec<(Key, usize)>)>,
     /// For each rule indexed nowhere: a test it cannot match without, on a slot.
     tests: Vec<(usize, FieldTest)>,
 }
@@ -74,15 +126,16 @@ impl Gate {
         sources_ci: HashSet<String>,
         tests: Vec<(Vec<String>, FieldTest)>,
     ) -> Option<Gate> {
+        let set = |s: HashSet<String>| s.into_iter().collect::<Names>();
         let mut g = Gate {
-            names,
-            sources,
-            names_ci,
-            sources_ci,
+            names: set(names),
+            sources: set(sources),
+            names_ci: set(names_ci),
+            sources_ci: set(sources_ci),
             top: FIXED
                 .iter()
                 .enumerate()
-                .map(|(i, k)| (k.to_string(), i))
+                .map(|(i, k)| (Key::new(k), i))
                 .collect(),
             nested: Vec::new(),
             tests: Vec::new(),
@@ -90,27 +143,27 @@ impl Gate {
         let mut slots = FIXED.len();
         for (path, test) in tests {
             let slot = match path.as_slice() {
-                [key] => match g.top.iter().find(|(k, _)| k == key) {
+                [key] => match g.top.iter().find(|(k, _)| k.text == *key) {
                     Some((_, s)) => *s,
                     None => {
-                        g.top.push((key.clone(), slots));
+                        g.top.push((Key::new(key), slots));
                         slots += 1;
                         slots - 1
                     }
                 },
                 [parent, key] => {
-                    let i = match g.nested.iter().position(|(p, _)| p == parent) {
+                    let i = match g.nested.iter().position(|(p, _)| p.text == *parent) {
                         Some(i) => i,
                         None => {
-                            g.nested.push((parent.clone(), Vec::new()));
+                            g.nested.push((Key::new(parent), Vec::new()));
                             g.nested.len() - 1
                         }
                     };
                     let keys = &mut g.nested[i].1;
-                    match keys.iter().find(|(k, _)| k == key) {
+                    match keys.iter().find(|(k, _)| k.text == *key) {
                         Some((_, s)) => *s,
                         None => {
-                            keys.push((key.clone(), slots));
+                            keys.push((Key::new(key), slots));
                             slots += 1;
                             slots - 1
                         }
@@ -121,10 +174,7 @@ impl Gate {
             g.tests.push((slot, test));
         }
         // A key both read as a string and entered as an object is not worth the care.
-        let clash = g
-            .nested
-            .iter()
-            .any(|(p, _)| g.top.iter().any(|(k, _)| k == p));
+        let clash = (g.nested.iter()).any(|(p, _)| g.top.iter().any(|(k, _)| k.text == p.text));
         (slots <= MAX_SLOTS && !clash).then_some(g)
     }
 
@@ -136,7 +186,7 @@ impl Gate {
     /// Whether slot `s` having value `v` is enough for some rule to be a candidate (each
     /// slot decides on its own, so a scan can stop at the first that does).
     fn wants(&self, s: usize, v: Option<&str>) -> bool {
-        let hit = |exact: &HashSet<String>, folded: &HashSet<String>| {
+        let hit = |exact: &Names, folded: &Names| {
             v.is_some_and(|v| {
                 exact.contains(v) || (!folded.is_empty() && folded.contains(&v.to_lowercase()))
             })
@@ -164,6 +214,7 @@ pub enum Scan {
 /// Scans the JSON object at the start of `text` (after whitespace).
 pub fn scan(text: &str, gate: &Gate) -> Scan {
     let mut c = Cursor {
+        text,
         b: text.as_bytes(),
         i: 0,
     };
@@ -212,6 +263,7 @@ fn special(b: &[u8]) -> Option<usize> {
 
 /// A position in the record; every step returns `None` on anything not plainly valid.
 struct Cursor<'a> {
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -247,7 +299,7 @@ impl<'a> Cursor<'a> {
             let (key, plain) = self.string()?;
             self.eat(b':')?;
             self.ws();
-            if let Some((_, slot)) = gate.top.iter().find(|(k, _)| k.as_bytes() == key) {
+            if let Some((_, slot)) = gate.top.iter().find(|(k, _)| k.is(key)) {
                 // A key with an escape could spell a slot's name: `plain` is checked
                 // before the name is trusted (and a slot's value must be plain too).
                 Self::once(&mut seen, *slot)?;
@@ -256,11 +308,8 @@ impl<'a> Cursor<'a> {
                 if gate.wants(*slot, slots[*slot]) {
                     return None;
                 }
-            } else if let Some((n, (_, keys))) = gate
-                .nested
-                .iter()
-                .enumerate()
-                .find(|(_, (p, _))| p.as_bytes() == key)
+            } else if let Some((n, (_, keys))) =
+                gate.nested.iter().enumerate().find(|(_, (p, _))| p.is(key))
             {
                 Self::once(&mut entered, n)?;
                 self.object_with(gate, keys, &mut seen, slots)?;
@@ -292,7 +341,7 @@ impl<'a> Cursor<'a> {
     fn object_with(
         &mut self,
         gate: &Gate,
-        keys: &[(String, usize)],
+        keys: &[(Key, usize)],
         seen: &mut u32,
         slots: &mut [Option<&'a str>; MAX_SLOTS],
     ) -> Option<()> {
@@ -314,7 +363,7 @@ impl<'a> Cursor<'a> {
             }
             self.eat(b':')?;
             self.ws();
-            match keys.iter().find(|(k, _)| k.as_bytes() == key) {
+            match keys.iter().find(|(k, _)| k.is(key)) {
                 Some((_, slot)) => {
                     Self::once(seen, *slot)?;
                     slots[*slot] = Some(self.plain_string()?);
@@ -341,9 +390,10 @@ impl<'a> Cursor<'a> {
         if self.peek()? != b'"' {
             return None;
         }
-        let (raw, plain) = self.string()?;
-        // The caller's text is UTF-8 and the quotes are ASCII, so this cannot fail.
-        plain.then(|| std::str::from_utf8(raw).ok()).flatten()
+        let start = self.i + 1;
+        let (_, plain) = self.string()?;
+        // Between two ASCII quotes of UTF-8 text: on character boundaries.
+        plain.then(|| self.text.get(start..self.i - 1)).flatten()
     }
 
     /// A string at the cursor: its raw bytes and whether it has no escape.
