@@ -238,7 +238,8 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         "secretstring",
         "secretbinary",
     ];
-    SECRETS.contains(&key.to_ascii_lowercase().as_str())
+    // The names are lower case: no lower-cased copy of the key is needed.
+    SECRETS.iter().any(|s| s.eq_ignore_ascii_case(key))
 }
 
 /// The part of the ARN a value is, or of every ARN it holds inside text (an `errorMessage`
