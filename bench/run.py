@@ -1,15 +1,27 @@
 #!/usr/bin/env python3
-"""`make bench`: trailwatch against the Python peer and a Rust baseline, same input, same run.
+"""`make bench`: trailwatch against the Python peer and two Rust baselines, same input, same run.
 
 Prints a table of CPU-time medians (MB/s of uncompressed JSON, events/s, peak RSS, ratios),
-the cost of 200 rules against 20, and the Lambda cold start. Stdlib only.
+the cost of 200 rules against 20 and against none, and the Lambda cold start. Stdlib only.
 
-usage: bench/run.py [--mb 100] [--runs 5]
+usage: bench/run.py [--mb 100] [--real-mb 100] [--runs 5]
 """
 import argparse, gzip, http.server, json, os, re, resource, shutil, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+
+def _shared():
+    """shared/ beside the repository (or beside the folder of its worktrees)."""
+    d = ROOT
+    while d != os.path.dirname(d):
+        d = os.path.dirname(d)
+        if os.path.isdir(os.path.join(d, "shared", "bench")):
+            return os.path.join(d, "shared")
+    sys.exit("shared/bench not found beside the repository")
+
+
+SHARED = _shared()
 OUT = os.path.join(ROOT, "target", "bench")
 TW = os.path.join(ROOT, "target", "release", "trailwatch")
 LAMBDA = os.path.join(ROOT, "target", "release", "trailwatch-lambda")
@@ -33,52 +45,77 @@ def uncompressed_size(path):
         return int.from_bytes(f.read(4), "little")
 
 
-def trailwatch(path, runs, rules=None):
-    cmd = [TW, "scan"] + (["--rules", rules] if rules else []) + [path]
-    run_measured(cmd)  # warm the page cache
-    res = [run_measured(cmd) for _ in range(runs)]
-    return statistics.median(r[0] for r in res), max(r[1] for r in res)
+def trailwatch(path):
+    """(CPU seconds, peak RSS MiB) of one `trailwatch scan` with the bundled rules."""
+    cpu, rss, _ = run_measured([TW, "scan", path])
+    return cpu, rss
 
 
-def baseline(path, runs):
-    """(CPU seconds, peak RSS MiB, events)."""
-    exe = build_baseline()
-    cpu, rss, out = run_measured([exe, path, os.path.join(SHARED, "bench", "preds.json"), str(runs)])
+def baseline(mode, path, runs):
+    """(CPU seconds, peak RSS MiB, events, predicate hits) of `baseline MODE`: serde_json
+    (the release build) or sonic-rs (built for x86-64-v3, which it needs for AVX2)."""
+    exe = build_baseline(v3=mode == "sonic")
+    cpu, rss, out = run_measured([exe, mode, path, os.path.join(SHARED, "bench", "preds.json"), str(runs)])
     doc = json.loads(out)
-    return doc["cpu_median_s"], rss, doc["events"]
+    return doc["cpu_median_s"], rss, doc["events"], doc["rule_hits"]
 
 
 def python_peer(path, runs):
     cpu, rss, out = run_measured([sys.executable, os.path.join(SHARED, "bench", "python_peer.py"), "std", path, str(runs)])
-    return json.loads(out)["cpu_median_s"], rss
+    doc = json.loads(out)
+    return doc["cpu_median_s"], rss, doc["rule_hits"]
 
 
-_baseline_exe = []
+_baseline_exe = {}
 
 
-def build_baseline():
-    if not _baseline_exe:
-        out = subprocess.run(["cargo", "bench", "--bench", "baseline", "--no-run", "--message-format=json"],
-                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
+def build_baseline(v3):
+    """The baseline's executable. The x86-64-v3 build names its target explicitly, so its
+    artifacts sit in target/x86_64-unknown-linux-gnu beside (not over) the ordinary ones."""
+    if v3 not in _baseline_exe:
+        cmd = ["cargo", "bench", "--bench", "baseline", "--no-run", "--message-format=json"]
+        env = dict(os.environ)
+        if v3 and os.uname().machine == "x86_64":
+            cmd += ["--target", "x86_64-unknown-linux-gnu"]
+            env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"] = "-C target-cpu=x86-64-v3"
+        out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True, env=env).stdout
         for line in out.splitlines():
             msg = json.loads(line)
             if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "baseline" and msg.get("executable"):
-                _baseline_exe.append(msg["executable"])
-    return _baseline_exe[0]
+                _baseline_exe[v3] = msg["executable"]
+    return _baseline_exe[v3]
 
 
-def real_trail():
-    """The invictus S3 delivery files as one gzipped Records document (3.7 MB), built in a
-    child process so the driver stays small (see run_measured)."""
+def real_trail(mb):
+    """A real-shaped trail of about `mb` MB: the invictus S3 delivery files (2,900 records,
+    3.7 MB, too small for a stable ratio) repeated, each copy with fresh eventIDs and its
+    times shifted past the previous copy's, compact JSON gzipped at level 6 as CloudTrail
+    writes. Built in a child process so the driver stays small (see run_measured); kept in
+    target/bench between runs."""
     src = os.path.join(SHARED, "corpora", "invictus-ir_aws_dataset", "CloudTrail")
-    path = os.path.join(OUT, "invictus.json.gz")
+    path = os.path.join(OUT, f"invictus-x{mb}mb.json.gz")
     code = (
-        "import gzip, json, os, sys\n"
-        "src, path = sys.argv[1], sys.argv[2]\n"
+        "import datetime as dt, gzip, json, os, random, sys, uuid\n"
+        "src, path, target = sys.argv[1], sys.argv[2], int(sys.argv[3])\n"
         "recs = [r for n in sorted(os.listdir(src)) for r in json.load(open(os.path.join(src, n)))['Records']]\n"
-        "with gzip.open(path, 'wt', compresslevel=6) as f: json.dump({'Records': recs}, f)\n"
+        "fmt = '%Y-%m-%dT%H:%M:%SZ'\n"
+        "times = [dt.datetime.strptime(r['eventTime'], fmt) for r in recs]\n"
+        "span = max(times) - min(times) + dt.timedelta(minutes=5)\n"
+        "size = len(json.dumps({'Records': recs}, separators=(',', ':')))\n"
+        "copies = max(1, round(target / size))\n"
+        "rnd = random.Random(14)\n"
+        "with gzip.open(path + '.tmp', 'wt', compresslevel=6) as f:\n"
+        "    f.write('{\"Records\":[')\n"
+        "    for k in range(copies):\n"
+        "        for i, (r, t) in enumerate(zip(recs, times)):\n"
+        "            r = dict(r, eventID=str(uuid.UUID(int=rnd.getrandbits(128), version=4)), eventTime=(t + k * span).strftime(fmt))\n"
+        "            f.write(('' if k == i == 0 else ',') + json.dumps(r, separators=(',', ':')))\n"
+        "    f.write(']}')\n"
+        "os.replace(path + '.tmp', path)\n"
+        "print(copies)\n"
     )
-    subprocess.run([sys.executable, "-c", code, src, path], check=True)
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, "-c", code, src, path, str(mb * 1_000_000)], check=True, stdout=subprocess.DEVNULL)
     return path
 
 
@@ -162,6 +199,7 @@ def cold_start(runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mb", type=int, default=100)
+    ap.add_argument("--real-mb", type=int, default=100)
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
@@ -169,21 +207,39 @@ def main():
     synth = os.path.join(OUT, f"ct{a.mb}")
     if not os.path.exists(synth + ".json.gz"):
         subprocess.run([sys.executable, os.path.join(SHARED, "bench", "gen_cloudtrail.py"), "--target-mb", str(a.mb), "--out", synth], check=True, stdout=subprocess.DEVNULL)
-    inputs = [("synthetic", synth + ".json.gz"), ("real (invictus)", real_trail())]
+    inputs = [("synthetic", synth + ".json.gz"), ("real (invictus)", real_trail(a.real_mb))]
+    for _, path in inputs:
+        trailwatch(path)  # warm the page cache
     driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"machine: {os.cpu_count()} cores, {os.uname().machine}; CPU time medians of {a.runs} runs;")
+    print(f"machine: {os.cpu_count()} cores, {os.uname().machine}; CPU time (user+sys) medians of {a.runs} interleaved rounds;")
     print(f"peak RSS per child (includes the forked driver's {driver:.0f} MiB before exec)\n")
-    print(f"{'input':<16} {'tool':<22} {'MB/s':>8} {'events/s':>10} {'peak RSS':>9} {'vs baseline':>12} {'vs python':>10}")
+    print(f"{'input':<16} {'tool':<30} {'MB/s':>8} {'events/s':>10} {'peak RSS':>9} {'vs serde':>9} {'vs sonic':>9} {'vs python':>10}")
     for label, path in inputs:
         size = uncompressed_size(path)
-        runs = a.runs if label == "synthetic" else a.runs * 5
-        base_cpu, base_rss, events = baseline(path, runs)
-        rows = [("python peer (std)",) + python_peer(path, runs), ("baseline (Rust)", base_cpu, base_rss),
-                ("trailwatch scan",) + trailwatch(path, runs)]
-        base = rows[1][1]
-        py = rows[0][1]
-        for name, cpu, rss in rows:
-            print(f"{label:<16} {name:<22} {size / cpu / 1e6:>8.1f} {events / cpu:>10.0f} {rss:>7.1f}Mi {base / cpu:>11.2f}x {py / cpu:>9.2f}x")
+        tools = {
+            "python peer (std)": lambda: python_peer(path, 1),
+            "baseline serde_json": lambda: baseline("serde", path, 1),
+            "baseline sonic-rs (x86-64-v3)": lambda: baseline("sonic", path, 1),
+            "trailwatch scan": lambda: trailwatch(path),
+        }
+        # Interleaved rounds (each tool once per round), so drift in a shared machine's
+        # speed hits every tool alike; each round's figure is one pass after a warm-up.
+        res = {k: [] for k in tools}
+        for _ in range(a.runs):
+            for k, f in tools.items():
+                res[k].append(f())
+        events = res["baseline serde_json"][0][2]
+        hits = {k: res[k][0][-1] for k in ("python peer (std)", "baseline serde_json", "baseline sonic-rs (x86-64-v3)")}
+        if len({json.dumps(h) for h in hits.values()}) != 1:
+            sys.exit(f"{label}: the predicate hit counts differ: {hits}")
+        cpu = {k: statistics.median(r[0] for r in v) for k, v in res.items()}
+        rss = {k: max(r[1] for r in v) for k, v in res.items()}
+        shown = label if label == "synthetic" else f"{label} x{round(events / 2900)}"
+        for k in tools:
+            c = cpu[k]
+            print(f"{shown:<16} {k:<30} {size / c / 1e6:>8.1f} {events / c:>10.0f} {rss[k]:>7.1f}Mi "
+                  f"{cpu['baseline serde_json'] / c:>8.2f}x {cpu['baseline sonic-rs (x86-64-v3)'] / c:>8.2f}x "
+                  f"{cpu['python peer (std)'] / c:>9.2f}x")
     pairs = catalogue_pairs()
     synth_gz = synth + ".json.gz"
     none_dir = os.path.join(OUT, "rules0")
@@ -199,7 +255,7 @@ def main():
             cpu[k].append(run_measured([TW, "scan", "--rules", d, synth_gz])[0])
     floor, c20, c200 = (statistics.median(cpu[k]) for k in ("none", "20", "200"))
     print(f"\nrule count (synthetic, {len(pairs)} catalogue event names): no rules {floor:.3f}s, 20 rules {c20:.3f}s, 200 rules {c200:.3f}s CPU (medians of {a.runs * 2} interleaved runs)")
-    print(f"  per event, 200 rules cost {c200 / c20:.2f}x what 20 rules cost")
+    print(f"  per event, 200 rules cost {c200 / c20:.2f}x what 20 rules cost and {c200 / floor:.2f}x what no rules cost")
     print(f"\nlambda cold start (process start to first Runtime API poll, full pack): {cold_start(a.runs):.1f} ms median")
 
 

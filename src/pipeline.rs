@@ -141,22 +141,21 @@ impl<'r, S: State> Pipeline<'r, S> {
     ) -> Result<(), Error> {
         let event = match item {
             Item::Record(e) => e,
+            // Counted and checked for copies as any record; no rule can match it.
+            Item::Unwanted(brief) => {
+                if self.count(brief.time) && self.seen.is_copy(brief.identity, brief.time) {
+                    self.report.duplicates += 1;
+                }
+                return Ok(());
+            }
             Item::Malformed { at, reason } => {
                 self.report.malformed += 1;
                 on_malformed(&at, &reason);
                 return Ok(());
             }
         };
-        self.report.events += 1;
-        if let Some((since, until)) = self.range {
-            if !event.time.is_some_and(|t| since <= t && t <= until) {
-                self.report.outside_range += 1;
-                return Ok(());
-            }
-        }
-        if let Some(t) = event.time {
-            self.report.newest_event = Some(self.report.newest_event.map_or(t, |n| n.max(t)));
-            self.report.oldest_event = Some(self.report.oldest_event.map_or(t, |o| o.min(t)));
+        if !self.count(event.time) {
+            return Ok(());
         }
         let id = identity(&event);
         if self.seen.is_duplicate(&event, id) {
@@ -192,6 +191,22 @@ impl<'r, S: State> Pipeline<'r, S> {
             self.flush(sink)?;
         }
         Ok(())
+    }
+
+    /// Counts a record with this event time; false if it is outside the range asked for.
+    fn count(&mut self, time: Option<i64>) -> bool {
+        self.report.events += 1;
+        if let Some((since, until)) = self.range {
+            if !time.is_some_and(|t| since <= t && t <= until) {
+                self.report.outside_range += 1;
+                return false;
+            }
+        }
+        if let Some(t) = time {
+            self.report.newest_event = Some(self.report.newest_event.map_or(t, |n| n.max(t)));
+            self.report.oldest_event = Some(self.report.oldest_event.map_or(t, |o| o.min(t)));
+        }
+        true
     }
 
     /// Resolves the waiting hits against the state (thresholds, alert keys, other
@@ -325,6 +340,11 @@ impl<'r, S: State> Pipeline<'r, S> {
                 .follow_ups += 1;
         }
         Ok(())
+    }
+
+    /// The rules this pipeline evaluates.
+    pub fn rules(&self) -> &'r RuleSet {
+        self.rules
     }
 
     /// The state, e.g. to record delivered sightings.

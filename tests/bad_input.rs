@@ -80,10 +80,12 @@ fn bundled_rules() -> &'static RuleSet {
     })
 }
 
-/// What the CLI and the Lambda use: default caps, records pruned to what rules read.
+/// What the CLI and the Lambda use: default caps, records pruned to what rules read,
+/// records no rule can match only counted.
 fn pruned() -> Limits {
     Limits {
         keep: Some(Arc::new(bundled_rules().keep())),
+        gate: bundled_rules().gate(),
         ..Limits::default()
     }
 }

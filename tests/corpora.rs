@@ -18,7 +18,7 @@ fn count(path: &Path) -> (usize, usize) {
     let f = BufReader::new(File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
     let (mut recs, mut bad) = (0, 0);
     decode(f, &Limits::default(), &mut |i| match i {
-        Item::Record(_) => recs += 1,
+        Item::Record(_) | Item::Unwanted(_) => recs += 1,
         Item::Malformed { .. } => bad += 1,
     })
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

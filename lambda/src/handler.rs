@@ -489,7 +489,12 @@ fn decode<C: Claims, P: Publisher, S: State>(
 ) -> Result<(), Failure> {
     let mut stopped = None;
     let mut malformed = 0u32;
-    let result = source::decode(input, &app.config.limits, &mut |item| {
+    // The gate of the rules in use: lists (and so the index's values) change at run time.
+    let limits = source::Limits {
+        gate: pipeline.rules().gate(),
+        ..app.config.limits.clone()
+    };
+    let result = source::decode(input, &limits, &mut |item| {
         if stopped.is_some() {
             return;
         }

@@ -13,6 +13,10 @@ use trailwatch_lambda::lists::Catalogue;
 use trailwatch_lambda::publish::SnsPublisher;
 use trailwatch_lambda::{aws, config::Config, now, Failure};
 
+/// mimalloc, as the CLI: records and alerts are many small allocations.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     lambda_runtime::tracing::init_default_subscriber();

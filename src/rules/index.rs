@@ -3,9 +3,10 @@
 //! checked against every event. Values a rule compares ignoring case (every Sigma rule's)
 //! sit in buckets keyed by their lower case, looked up with the event's lower-cased value.
 
-use super::matcher::{Cond, FieldRef, Lit, Op};
+use super::matcher::{Cond, FieldRef, FieldTest, Lit, Op};
 use super::Rule;
 use crate::event::Event;
+use crate::source::skip::Gate;
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Default)]
@@ -78,10 +79,42 @@ impl Index {
         }
     }
 
+    /// What a record must hold for some rule to be a candidate: a name or source with a
+    /// bucket, or for each rule indexed nowhere, one test it cannot match without
+    /// ([`Gate`]). `None` when some such rule has no test the gate can decide.
+    pub fn gate(&self, rules: &[Rule]) -> Option<Gate> {
+        let mut tests = Vec::new();
+        for &i in &self.always {
+            let (path, t) = necessary_test(&rules[i].cond)?;
+            tests.push((path, t.clone()));
+        }
+        let keys = |m: &HashMap<String, Vec<usize>>| m.keys().cloned().collect();
+        Gate::new(
+            keys(&self.by_name),
+            keys(&self.by_source),
+            keys(&self.by_name_ci),
+            keys(&self.by_source_ci),
+            tests,
+        )
+    }
+
     pub fn candidates(&self, e: &Event) -> Vec<usize> {
         let mut out = Vec::new();
         self.for_each_candidate(e, &mut |i| out.push(i));
         out
+    }
+}
+
+/// A test `cond` cannot hold without, on a top-level field or one an object below, that
+/// the gate can decide from the field's text and that fails when the field is absent.
+fn necessary_test(cond: &Cond) -> Option<(Vec<String>, &FieldTest)> {
+    match cond {
+        Cond::All(parts) => parts.iter().find_map(necessary_test),
+        Cond::Test(t) => t
+            .decided_by_text()
+            .filter(|p| p.len() <= 2 && !t.holds_on_text(None))
+            .map(|p| (p, t)),
+        Cond::Any(_) | Cond::Not(_) => None,
     }
 }
 

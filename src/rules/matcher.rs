@@ -238,7 +238,8 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         "secretstring",
         "secretbinary",
     ];
-    SECRETS.contains(&key.to_ascii_lowercase().as_str())
+    // The names are lower case: no lower-cased copy of the key is needed.
+    SECRETS.iter().any(|s| s.eq_ignore_ascii_case(key))
 }
 
 /// The part of the ARN a value is, or of every ARN it holds inside text (an `errorMessage`
@@ -501,6 +502,52 @@ impl FieldTest {
                 hit
             }
         }
+    }
+}
+
+impl FieldTest {
+    /// Whether this test can be decided from its field alone, as a string or absent (see
+    /// [`FieldTest::holds_on_text`]): a plain path of keys, no operator that reads
+    /// another field (`same_as`) or below the value (`where`).
+    pub(crate) fn decided_by_text(&self) -> Option<Vec<String>> {
+        fn plain(ops: &[Op]) -> bool {
+            ops.iter().all(|op| match op {
+                Op::Field(..) | Op::Where(..) => false,
+                Op::Not(inner, _) | Op::Some(inner, _) => plain(inner),
+                _ => true,
+            })
+        }
+        let FieldRef::Path(p) = &self.field else {
+            return None;
+        };
+        let keys: Option<Vec<String>> = p
+            .segments
+            .iter()
+            .map(|s| match s {
+                crate::event::Segment::Key(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        keys.filter(|_| plain(&self.ops))
+    }
+
+    /// What [`Cond::matches`] says of this test on a record whose field is the string
+    /// `v`, or is absent (`None`). Only for tests [`FieldTest::decided_by_text`].
+    pub(crate) fn holds_on_text(&self, v: Option<&str>) -> bool {
+        self.ops
+            .iter()
+            .all(|op| text_holds(op, v, self.ignore_case, self.json_text))
+    }
+}
+
+/// [`FieldTest::holds_on`] for a field with at most one value, a string.
+fn text_holds(op: &Op, v: Option<&str>, ic: bool, json: bool) -> bool {
+    match op {
+        Op::Exists(want) => v.is_some() == *want,
+        Op::Not(ops, inner) => !ops.iter().all(|op| text_holds(op, v, *inner, json)),
+        Op::Some(ops, inner) => v.is_some() && ops.iter().all(|op| text_holds(op, v, *inner, json)),
+        Op::Field(..) | Op::Where(..) => true,
+        _ => v.is_some_and(|s| value_holds(op, Val::Str(s), ic, json)),
     }
 }
 

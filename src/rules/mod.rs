@@ -299,6 +299,7 @@ pub enum Verdict<'r> {
 pub struct RuleSet {
     rules: Vec<Rule>,
     index: index::Index,
+    gate: Option<std::sync::Arc<crate::source::skip::Gate>>,
     aliases: crate::aliases::AccountAliases,
 }
 
@@ -306,9 +307,11 @@ impl RuleSet {
     /// Disabled rules are kept (their tests still run) but never indexed.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let index = index::Index::build(&rules);
+        let gate = index.gate(&rules).map(std::sync::Arc::new);
         RuleSet {
             rules,
             index,
+            gate,
             aliases: Default::default(),
         }
     }
@@ -352,6 +355,12 @@ impl RuleSet {
                 ));
             }
         });
+    }
+
+    /// Which records some enabled rule may match, decided from a few fields without
+    /// parsing the record (`source::skip`); `None` when that cannot be decided so.
+    pub fn gate(&self) -> Option<std::sync::Arc<crate::source::skip::Gate>> {
+        self.gate.clone()
     }
 
     /// The fields any enabled rule can read (match, suppressions, thresholds, keys,

@@ -4,7 +4,7 @@
 //! base64 `awslogs.data`; EventBridge puts one record in `detail`. Each envelope is small
 //! (bounded by `Limits::max_envelope`), so it is parsed whole.
 
-use super::{gunzip, DecodeError, Format, Item, Limits, Position};
+use super::{gunzip, skip, DecodeError, Format, Item, Limits, Position};
 use crate::event::Event;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -24,6 +24,16 @@ pub(super) fn too_large(n: u64, at: Position, limits: &Limits) -> Item {
 pub(super) fn record_from_bytes(bytes: &[u8], at: Position, limits: &Limits) -> Item {
     if bytes.len() > limits.max_record {
         return too_large(bytes.len() as u64, at, limits);
+    }
+    if let (Some(gate), Ok(text)) = (&limits.gate, std::str::from_utf8(bytes)) {
+        if let skip::Scan::Skip { brief, used } = skip::scan(text, gate) {
+            if bytes[used..]
+                .iter()
+                .all(|b| matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+            {
+                return Item::Unwanted(brief);
+            }
+        }
     }
     let parsed = match &limits.keep {
         Some(keep) => keep.parse(bytes),

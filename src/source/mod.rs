@@ -8,6 +8,7 @@ mod envelope;
 pub mod files;
 pub mod gunzip;
 pub mod prune;
+pub mod skip;
 pub mod split;
 
 use crate::event::Event;
@@ -27,6 +28,9 @@ pub struct Limits {
     pub max_envelope: usize,
     /// Fields to keep from each record (`RuleSet::keep`); `None` keeps everything.
     pub keep: Option<std::sync::Arc<prune::Keep>>,
+    /// Records no rule can match become [`Item::Unwanted`] without being parsed
+    /// (`RuleSet::gate`); `None` parses every record. Set it with `keep`.
+    pub gate: Option<std::sync::Arc<skip::Gate>>,
 }
 
 impl Default for Limits {
@@ -36,6 +40,7 @@ impl Default for Limits {
             max_record: 256 << 10,
             max_envelope: 16 << 20,
             keep: None,
+            gate: None,
         }
     }
 }
@@ -101,6 +106,9 @@ impl fmt::Display for Position {
 #[derive(Debug)]
 pub enum Item {
     Record(Event),
+    /// A record no rule can match (see [`Limits::gate`]): only what counting and the
+    /// duplicate check need.
+    Unwanted(skip::Brief),
     /// A record that could not be used; the rest of the input is still read.
     Malformed {
         at: Position,
@@ -286,17 +294,22 @@ fn in_place<R: BufRead>(
     };
     let (mut pos, mut ended) = (0, false);
     while pos < text.len() {
-        let Ok((value, used)) = keep.parse_prefix(&text[pos..]) else {
-            break;
+        let scanned = (limits.gate.as_deref()).map(|g| skip::scan(&text[pos..], g));
+        let (item, used) = match scanned {
+            Some(skip::Scan::Skip { brief, used }) => (Item::Unwanted(brief), used),
+            _ => match keep.parse_prefix(&text[pos..]) {
+                Ok((value, used)) => {
+                    let at = Position::Byte(start + pos as u64);
+                    (envelope::record_from_value(value, at), used)
+                }
+                Err(_) => break,
+            },
         };
         let sep = skip_ws(pos + used);
         if used > limits.max_record || !matches!(text.as_bytes().get(sep), Some(b',' | b']')) {
             break;
         }
-        on(envelope::record_from_value(
-            value,
-            Position::Byte(start + pos as u64),
-        ));
+        on(item);
         ended = text.as_bytes()[sep] == b']';
         pos = sep + 1;
         if ended {

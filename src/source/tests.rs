@@ -25,6 +25,7 @@ fn run_with(input: &[u8], limits: &Limits) -> (Result<Format, DecodeError>, Out)
     };
     let r = decode(input, limits, &mut |i| match i {
         Item::Record(e) => out.names.push(e.event_name().unwrap_or("-").to_string()),
+        Item::Unwanted(_) => out.names.push("(unwanted)".into()),
         Item::Malformed { at, reason } => out.malformed.push((at, reason)),
     });
     (r, out)
@@ -244,6 +245,7 @@ fn in_place_and_split_records_agree_for_any_buffer_size() {
             &mut |i| {
                 out.push(match i {
                     Item::Record(e) => e.event_name().unwrap_or("-").to_string(),
+                    Item::Unwanted(_) => "(unwanted)".into(),
                     Item::Malformed { at, reason } => format!("{at}: {reason}"),
                 })
             },

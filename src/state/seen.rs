@@ -47,11 +47,16 @@ impl Seen {
     /// True if `e` was seen before (and so must be dropped); otherwise remembers it.
     /// `identity` is [`super::identity`] of `e`.
     pub fn is_duplicate(&mut self, e: &Event, identity: u64) -> bool {
-        if e.event_id().is_none() {
+        self.is_copy(e.event_id().map(|_| identity), e.time)
+    }
+
+    /// [`Seen::is_duplicate`] from what it reads: the identity when the record has an
+    /// `eventID` (a record without one is never a copy), and its time.
+    pub fn is_copy(&mut self, identity: Option<u64>, time: Option<i64>) -> bool {
+        let Some(key) = identity else {
             return false;
-        }
-        let key = identity;
-        let t = e.time.unwrap_or(self.newest);
+        };
+        let t = time.unwrap_or(self.newest);
         if t > self.newest {
             self.newest = t;
         }

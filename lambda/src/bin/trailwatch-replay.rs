@@ -227,6 +227,7 @@ fn run(args: Args) -> Result<u8> {
             max_record: args.max_record,
             max_decompressed: args.max_decompressed,
             keep: Some(Arc::new(rules.keep())),
+            gate: rules.gate(),
             ..Limits::default()
         },
         horizon: args.horizon,

@@ -185,12 +185,15 @@ pub fn run<L: Lister, P: Publisher>(
             if stopped.is_some() {
                 return;
             }
-            if let Item::Record(e) = &item {
-                // An event without a usable time goes with its file's name.
-                if !e.time.map_or(file_in_range, |t| range.contains(t)) {
-                    outside += 1;
-                    return;
-                }
+            let time = match &item {
+                Item::Record(e) => Some(e.time),
+                Item::Unwanted(brief) => Some(brief.time),
+                Item::Malformed { .. } => None,
+            };
+            // An event without a usable time goes with its file's name.
+            if time.is_some_and(|t| !t.map_or(file_in_range, |t| range.contains(t))) {
+                outside += 1;
+                return;
             }
             let r = pipeline.push(item, &mut collected, &mut |at, why| {
                 bad += 1;

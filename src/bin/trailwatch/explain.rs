@@ -111,6 +111,8 @@ fn trace(
         n += 1;
         let e = match item {
             Item::Record(e) => e,
+            // Never here: explain decodes without a gate, every record in full.
+            Item::Unwanted(_) => return,
             Item::Malformed { at, reason } => {
                 eprintln!("{shown}: record {n} (at {at}) is malformed: {reason}");
                 return;
