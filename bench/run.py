@@ -206,7 +206,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--bin", "trailwatch"], cwd=ROOT, check=True)
     synth = os.path.join(OUT, f"ct{a.mb}")
     if not os.path.exists(synth + ".json.gz"):
-        subprocess.run([sys.executable, os.path.join(SHARED, "bench", "gen_cloudtrail.py"), "--target-mb", str(a.mb), "--out", synth], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, os.path.join(ROOT, "bench", "gen_cloudtrail.py"), "--target-mb", str(a.mb), "--out", synth], check=True, stdout=subprocess.DEVNULL)
     inputs = [("synthetic", synth + ".json.gz"), ("real (invictus)", real_trail(a.real_mb))]
     for _, path in inputs:
         trailwatch(path)  # warm the page cache

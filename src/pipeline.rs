@@ -75,8 +75,9 @@ pub struct RuleTotals {
     pub follow_ups: u64,
 }
 
-/// Hits held before their batch is resolved against the state; a batch of this many is
-/// resolved at once even in the middle of an input, so memory stays bounded.
+/// Hits held before their batch is resolved against a state whose round trips cost (see
+/// [`State::batch_size`]); a batch of this many is resolved at once even in the middle of
+/// an input, so memory stays bounded.
 pub const MAX_BATCH: usize = 2_000;
 /// Attempts at a batch when other processes keep changing the same state.
 pub const MAX_ATTEMPTS: usize = 25;
@@ -187,7 +188,7 @@ impl<'r, S: State> Pipeline<'r, S> {
             identity: id,
             rules,
         });
-        if self.batch.len() >= MAX_BATCH {
+        if self.batch.len() >= self.state.batch_size() {
             self.flush(sink)?;
         }
         Ok(())

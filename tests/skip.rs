@@ -1,5 +1,5 @@
 //! The skip gate (`source::skip`) against the full parse: every file of the real trails in
-//! tests/corpora, and a synthetic trail from shared/bench/gen_cloudtrail.py, give
+//! tests/corpora, and a synthetic trail from bench/gen_cloudtrail.py, give
 //! exactly the same report (events, duplicates, malformed, time span, per-rule counts) and
 //! the same alerts when the records no rule can match are only counted as when every
 //! record is parsed — under the bundled rules, the SigmaHQ CloudTrail rules and rules on
@@ -92,12 +92,7 @@ fn corpora() -> Vec<(String, Vec<u8>)> {
 
 /// A synthetic trail of 3,000 records from the benchmark's generator (gzipped).
 fn synthetic() -> (String, Vec<u8>) {
-    // shared/ sits beside the repository (or beside the folder of its worktrees).
-    let script = root()
-        .ancestors()
-        .map(|d| d.join("shared/bench/gen_cloudtrail.py"))
-        .find(|p| p.exists())
-        .expect("shared/bench/gen_cloudtrail.py beside the repository");
+    let script = root().join("bench/gen_cloudtrail.py");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("synthetic");
     let status = std::process::Command::new("python3")

@@ -103,6 +103,13 @@ pub fn decide_key(
 /// step is idempotent per event identity). Once the alerts of a batch were delivered,
 /// [`State::delivered`] lets the store record the batch's sightings for other inputs.
 pub trait State {
+    /// How many hits to hold before resolving them as one batch. A store with round trips
+    /// (DynamoDB) wants large batches; one in memory gains nothing from waiting, and each
+    /// held event costs memory and cache (a scan resolves hits 64 at a time).
+    fn batch_size(&self) -> usize {
+        crate::pipeline::MAX_BATCH
+    }
+
     /// Starts a batch whose hits are the events `identities` (a store may fetch what it
     /// knows of them at once).
     fn begin(&mut self, _identities: &[u64]) -> Result<(), StateError> {
