@@ -4,6 +4,8 @@
 //! the real trails of tests/corpora and a synthetic trail whether hits are resolved one at
 //! a time, a few at a time, 64 or 2,000 at a time.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use trailwatch::pipeline::{Pipeline, Report, DEFAULT_HORIZON};
@@ -14,37 +16,6 @@ use trailwatch::state::memory::Memory;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every trail file below `dir` (not the READMEs and rule files beside them).
-fn trails(dir: &Path, out: &mut Vec<Vec<u8>>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            trails(&p, out);
-        } else if p.extension().is_some_and(|x| x == "json" || x == "gz") {
-            out.push(std::fs::read(&p).unwrap());
-        }
-    }
-}
-
-/// A synthetic trail of 3,000 records (bench/gen_cloudtrail.py), gzipped.
-fn synthetic() -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("synthetic");
-    let status = std::process::Command::new("python3")
-        .arg(root().join("bench/gen_cloudtrail.py"))
-        .args(["--events", "3000", "--seed", "7", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("python3 runs the generator");
-    assert!(status.success());
-    std::fs::read(out.with_extension("json.gz")).unwrap()
 }
 
 /// One run over every input in turn, hits resolved `batch` at a time.
@@ -77,9 +48,12 @@ fn scan(set: &RuleSet, inputs: &[Vec<u8>], batch: usize) -> (Report, Vec<String>
 fn the_batch_size_changes_nothing_but_cost() {
     let (set, diags) = RuleSet::compile_dir(&rules::bundled(), &[], 1_795_478_400);
     let set = set.unwrap_or_else(|| panic!("{diags:?}"));
-    let mut inputs = Vec::new();
-    trails(&root().join("tests/corpora"), &mut inputs);
-    inputs.push(synthetic());
+    let mut inputs: Vec<Vec<u8>> = common::files_below(&root().join("tests/corpora"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "gz"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    inputs.push(common::synthetic_trail(3000, 7));
     let (report, alerts) = scan(&set, &inputs, 2_000);
     // Enough happens for batching to matter: thresholds cross, keys deduplicate, copies.
     assert!(

@@ -5,8 +5,10 @@
 //! record is parsed — under the bundled rules, the SigmaHQ CloudTrail rules and rules on
 //! errorCode and userIdentity.type that no index bucket holds.
 
+mod common;
+
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use trailwatch::pipeline::{Pipeline, Report, DEFAULT_HORIZON};
 use trailwatch::rules::{self, RuleFile, RuleSet};
@@ -16,22 +18,6 @@ use trailwatch::state::memory::Memory;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Every file below `dir`, sorted.
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 /// What a scan of `input` gives: the report, the alerts as JSON, and how many records
@@ -78,9 +64,7 @@ fn same_either_way(name: &str, set: &RuleSet, inputs: &[(String, Vec<u8>)]) -> (
 }
 
 fn corpora() -> Vec<(String, Vec<u8>)> {
-    let mut paths = Vec::new();
-    files(&root().join("tests/corpora"), &mut paths);
-    paths
+    common::files_below(&root().join("tests/corpora"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x != "md" && x != "yml"))
         .map(|p| {
@@ -92,18 +76,7 @@ fn corpora() -> Vec<(String, Vec<u8>)> {
 
 /// A synthetic trail of 3,000 records from the benchmark's generator (gzipped).
 fn synthetic() -> (String, Vec<u8>) {
-    let script = root().join("bench/gen_cloudtrail.py");
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("synthetic");
-    let status = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--events", "3000", "--seed", "14", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("python3 runs the generator");
-    assert!(status.success());
-    let bytes = std::fs::read(out.with_extension("json.gz")).unwrap();
+    let bytes = common::synthetic_trail(3000, 14);
     ("gen_cloudtrail.py --events 3000".into(), bytes)
 }
 

@@ -82,3 +82,43 @@ pub fn write(dir: &Path, name: &str, data: &[u8]) -> String {
     std::fs::write(&p, data).unwrap();
     p.display().to_string()
 }
+
+/// Every file below `dir`, depth first, each folder's entries sorted.
+pub fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    let mut out = Vec::new();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A gzipped synthetic trail of `events` records from the benchmark's generator
+/// (bench/gen_cloudtrail.py, deterministic for a seed).
+pub fn synthetic_trail(events: u32, seed: u32) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synthetic");
+    let status = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/gen_cloudtrail.py"))
+        .args([
+            "--events",
+            &events.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("python3 runs the generator");
+    assert!(status.success());
+    std::fs::read(out.with_extension("json.gz")).unwrap()
+}
