@@ -102,22 +102,21 @@ impl Steps {
         // early as possible; events of one second may count in any order.
         let (mut step, mut got) = (0usize, 0u32);
         let mut i = 0;
-        while i < span.len() && step < self.len {
+        while i < span.len() {
             let t = span[i].0.time;
             let end = i + span[i..].partition_point(|(s, _)| s.time == t);
-            let mut progressed = true;
             let mut used = vec![false; end - i];
-            while progressed && step < self.len {
-                progressed = false;
-                for (k, (s, _)) in span[i..end].iter().enumerate() {
-                    if !used[k] && step < self.len && step_of(s) == Some(step) {
-                        used[k] = true;
-                        got += 1;
-                        progressed = true;
-                        if got >= self.counts[step] {
-                            step += 1;
-                            got = 0;
-                        }
+            // This second's events, in any order, while one is of the step waited for.
+            while let Some(k) =
+                (0..end - i).find(|k| !used[*k] && step_of(&span[i + k].0) == Some(step))
+            {
+                used[k] = true;
+                got += 1;
+                if got >= self.counts[step] {
+                    step += 1;
+                    got = 0;
+                    if step == self.len {
+                        return true;
                     }
                 }
             }
