@@ -503,6 +503,34 @@ mod tests {
         },
     };
 
+    /// A store loads these pages before adding an event: every shard of every bucket an
+    /// event within the window on either side can sit in, and no other.
+    #[test]
+    fn the_pages_around_an_event_cover_the_window_on_both_sides() {
+        let spec = Spec {
+            count: 4_001, // three shards
+            ..SPEC
+        };
+        let w = spec.bucket_width(); // 75 s: eight buckets per 600 s window
+        assert_eq!((w, spec.shards()), (75, 3));
+        let t = 10 * w + 5;
+        let pages = spec.pages_around(t);
+        let buckets: std::collections::BTreeSet<i64> = pages.iter().map(|p| p.0).collect();
+        let (first, last) = ((t - 600).div_euclid(w), (t + 600).div_euclid(w));
+        assert_eq!(buckets, (first..=last).collect());
+        assert_eq!(pages.len(), buckets.len() * 3);
+        for near in [t - 600, t, t + 600] {
+            for identity in 0..3 {
+                assert!(
+                    pages.contains(&spec.page_of(near, identity)),
+                    "{near} {identity}"
+                );
+            }
+        }
+        assert!(!pages.contains(&spec.page_of(t - 600 - w, 0)));
+        assert!(!pages.contains(&spec.page_of(t + 600 + w, 0)));
+    }
+
     fn entry(t: i64, d: Option<&str>) -> Entry {
         Entry {
             time: t,
