@@ -18,7 +18,7 @@ MAKEFLAGS += --no-print-directory
 
 .PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
 	build-cli build lambda-tools deploy redrive bench docs aws-api clean mutants mutants-diff \
-	mutants-tool
+	mutants-tool mutants-summary
 
 ## run: scan examples/attack-story, one morning of a trail with an intrusion in it, with the
 ## bundled rules (the story: examples/README.md; alerts found = success)
@@ -78,7 +78,12 @@ deny-tool:
 ## MUTANTS_ARGS, e.g. MUTANTS_ARGS='--file src/state/window.rs' or '--shard 1/8'.
 ## Results in target/mutants.out/{core,lambda}/mutants.out/ (missed.txt: untested code)
 mutants: mutants-tool
-	scripts/mutants all $(MUTANTS_ARGS)
+	scripts/mutants all $(MUTANTS_ARGS); rc=$$?; scripts/mutants-summary; exit $$rc
+
+## mutants-summary: per module, the mutants found in the scope and, over every run kept in
+## target/mutants.out, how many were caught, missed or unviable
+mutants-summary: mutants-tool
+	scripts/mutants-summary
 
 ## mutants-diff: the same on the mutants in what the change touched (since MUTANTS_BASE:
 ## origin/main, else the last commit's parent), at most MUTANTS_DIFF_MAX (6); part of
