@@ -503,6 +503,64 @@ mod tests {
         },
     };
 
+    fn page_entry(time: i64, identity: u64, ip: &str) -> Entry {
+        Entry {
+            time,
+            identity,
+            event_id: Some(format!("id-{time}-{identity}")),
+            source_ip: Some(ip.to_string()),
+            distinct: None,
+        }
+    }
+
+    /// A page keeps the first IPS_PER_PAGE distinct addresses, each once; later new ones
+    /// are not shown, known ones still are.
+    #[test]
+    fn a_page_keeps_its_first_addresses_each_once() {
+        let mut page = Page::default();
+        for i in 0..IPS_PER_PAGE as i64 {
+            page.insert(&page_entry(i, 1, &format!("198.51.100.{i}")));
+            page.insert(&page_entry(i, 2, &format!("198.51.100.{i}"))); // a known address
+        }
+        assert_eq!(page.ips.len(), IPS_PER_PAGE);
+        page.insert(&page_entry(100, 1, "203.0.113.1")); // one address too many
+        page.insert(&page_entry(101, 1, "198.51.100.0"));
+        assert_eq!(page.ips.len(), IPS_PER_PAGE);
+        let ip = |time: i64, identity: u64| {
+            let slot = page.slots[page.position(time, identity).unwrap()];
+            page.entry(&slot).source_ip
+        };
+        assert_eq!(ip(3, 2).as_deref(), Some("198.51.100.3"));
+        assert_eq!(ip(100, 1), None);
+        assert_eq!(ip(101, 1).as_deref(), Some("198.51.100.0"));
+    }
+
+    /// Event ids are kept for the DETAILS_PER_PAGE earliest events of a page, whatever
+    /// order they arrive in, and each slot gets its own id (same second, other event).
+    #[test]
+    fn a_page_keeps_the_ids_of_its_earliest_events() {
+        let mut page = Page::default();
+        let n = DETAILS_PER_PAGE as i64;
+        for t in (0..n + 4).rev() {
+            page.insert(&page_entry(10 * t, 7, "192.0.2.1"));
+        }
+        page.insert(&page_entry(0, 8, "192.0.2.1")); // same second as the earliest
+        page.insert(&page_entry(10 * n + 50, 9, "192.0.2.1")); // later than every kept one
+        let times: Vec<i64> = page.details.iter().map(|d| d.0).collect();
+        let mut want: Vec<i64> = (0..n - 1).map(|t| 10 * t).collect();
+        want.insert(0, 0);
+        assert_eq!(times, want, "the earliest, in order");
+        let id = |time: i64, identity: u64| {
+            let slot = page.slots[page.position(time, identity).unwrap()];
+            page.entry(&slot).event_id
+        };
+        assert_eq!(id(0, 7).as_deref(), Some("id-0-7"));
+        assert_eq!(id(0, 8).as_deref(), Some("id-0-8"));
+        assert_eq!(id(10 * (n - 1), 7), None, "pushed out by an earlier one");
+        assert_eq!(id(10 * n + 50, 9), None);
+        assert_eq!(page.slots.len(), n as usize + 6);
+    }
+
     /// A store loads these pages before adding an event: every shard of every bucket an
     /// event within the window on either side can sit in, and no other.
     #[test]
