@@ -623,6 +623,86 @@ mod tests {
         assert_eq!(w.len(), 5, "an absorbed event is not stored");
     }
 
+    /// A late event completes a span whose other end, exactly one window later, arrived
+    /// first.
+    #[test]
+    fn a_late_event_completes_a_span_ending_exactly_one_window_later() {
+        let mut w = Window::default();
+        for t in [600, 400, 300, 200] {
+            assert_eq!(add(&mut w, t), Added::Pending);
+        }
+        match add(&mut w, 0) {
+            Added::Crossed(span) => {
+                let times: Vec<i64> = span.iter().map(|e| e.time).collect();
+                assert_eq!(times, [0, 200, 300, 400, 600]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Pruning drops the pages and alerted spans no event within window + horizon of the
+    /// newest can reach, and keeps the rest.
+    #[test]
+    fn pruning_keeps_what_a_late_event_can_still_reach() {
+        // Nothing before newest - window - horizon can share a span with an event still to
+        // come: here 10,050 - 4,200 = 5,850, the first second of a 75 s page.
+        let (newest, cutoff) = (10_050, 5_850);
+        assert_eq!(cutoff % SPEC.bucket_width(), 0);
+        let mut w = Window::default();
+        assert!(w.is_empty() && w.newest().is_none());
+        for t in [0, 1_000, cutoff - 1, cutoff, newest] {
+            add(&mut w, t);
+        }
+        w.alerted.push(Alerted {
+            start: 100,
+            trigger: 1,
+        });
+        w.alerted.push(Alerted {
+            start: cutoff - SPEC.window,
+            trigger: 2,
+        });
+        assert_eq!((w.len(), w.newest()), (5, Some(newest)));
+        assert!(!w.is_empty());
+        w.prune(newest, &SPEC);
+        let times: Vec<i64> = w
+            .pages
+            .values()
+            .flat_map(|p| p.slots.iter().map(|s| s.time))
+            .collect();
+        assert_eq!(times, [cutoff, newest]);
+        assert_eq!(
+            w.alerted.len(),
+            1,
+            "a span ending exactly at the cutoff is kept"
+        );
+        assert_eq!(w.alerted[0].trigger, 2);
+        w.prune(newest + 4_200 + SPEC.bucket_width(), &SPEC);
+        assert!(w.is_empty() && w.newest().is_none());
+    }
+
+    /// A store keeps slot times as offsets from the page's base time.
+    #[test]
+    fn slots_survive_encoding_with_a_base_time() {
+        let base = 1_700_000_000;
+        let slots = [
+            Slot {
+                time: base,
+                identity: 7,
+                distinct: 0,
+                ip: NO_IP,
+            },
+            Slot {
+                time: base + 599,
+                identity: u64::MAX,
+                distinct: 42,
+                ip: 3,
+            },
+        ];
+        let bytes = encode_slots(&slots, base);
+        assert_eq!(bytes.len(), 44);
+        assert_eq!(decode_slots(&bytes, base).as_deref(), Some(&slots[..]));
+    }
+
     #[test]
     fn both_ends_of_the_window_are_included() {
         let mut w = Window::default();
