@@ -69,25 +69,37 @@ impl Publisher for SnsPublisher {
                     Failure::Retryable(msg)
                 }
             })?;
-        let mut results = vec![Err("SNS did not report this entry".to_string()); batch.len()];
-        for ok in out.successful() {
-            if let Some(i) = ok
-                .id()
-                .and_then(|id| id.parse::<usize>().ok())
-                .filter(|i| *i < batch.len())
-            {
-                results[i] = Ok(ok.message_id().unwrap_or("").to_string());
-            }
-        }
-        for f in out.failed() {
-            if let Ok(i) = f.id().parse::<usize>() {
-                if i < batch.len() {
-                    results[i] = Err(format!("{}: {}", f.code(), f.message().unwrap_or("")));
-                }
-            }
-        }
-        Ok(results)
+        Ok(outcomes(
+            batch.len(),
+            out.successful().iter().map(|ok| (ok.id(), ok.message_id())),
+            out.failed().iter().map(|f| {
+                let why = format!("{}: {}", f.code(), f.message().unwrap_or(""));
+                (f.id(), why)
+            }),
+        ))
     }
+}
+
+/// Each of `n` entries' outcome from PublishBatch's answer: its message id, or why SNS
+/// refused it. An entry SNS did not report stays failed; ids out of range are ignored.
+fn outcomes<'a>(
+    n: usize,
+    successful: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    failed: impl IntoIterator<Item = (&'a str, String)>,
+) -> Vec<Result<String, String>> {
+    let mut results = vec![Err("SNS did not report this entry".to_string()); n];
+    let index = |id: &str| id.parse::<usize>().ok().filter(|i| *i < n);
+    for (id, message_id) in successful {
+        if let Some(i) = id.and_then(index) {
+            results[i] = Ok(message_id.unwrap_or("").to_string());
+        }
+    }
+    for (id, why) in failed {
+        if let Some(i) = index(id) {
+            results[i] = Err(why);
+        }
+    }
+    results
 }
 
 /// SNS in memory (tests): each batch as it was handed over, in order of
@@ -287,6 +299,37 @@ mod tests {
     use crate::claims::MemoryClaims;
     use trailwatch::event::Event;
     use trailwatch::rules::{RuleFile, RuleSet};
+
+    /// PublishBatch answers per entry id: each entry gets its own outcome, one SNS did not
+    /// mention stays failed, and ids that name no entry change nothing.
+    #[test]
+    fn each_entry_gets_the_outcome_sns_reported_for_its_id() {
+        let got = outcomes(
+            4,
+            [
+                (Some("0"), Some("m-0")),
+                (Some("3"), None),
+                (Some("4"), Some("beyond")),
+                (None, Some("no id")),
+                (Some("x"), Some("not a number")),
+            ],
+            [
+                ("2".to_string(), "InvalidParameter: too big".to_string()),
+                ("4".to_string(), "beyond".to_string()),
+            ]
+            .iter()
+            .map(|(id, why)| (id.as_str(), why.clone())),
+        );
+        assert_eq!(
+            got,
+            [
+                Ok("m-0".to_string()),
+                Err("SNS did not report this entry".to_string()),
+                Err("InvalidParameter: too big".to_string()),
+                Ok(String::new()),
+            ]
+        );
+    }
 
     /// SNS's PublishBatch limits: 10 entries, 256 KiB in all.
     const SNS_ENTRIES: usize = 10;
