@@ -234,10 +234,10 @@ impl Page {
             },
         );
         if let Some(id) = &e.event_id {
-            let d = (e.time, e.identity, id.clone());
-            let at = self.details.partition_point(|x| (x.0, x.1) < (d.0, d.1));
-            if at < DETAILS_PER_PAGE {
-                self.details.insert(at, d);
+            // The slot was new, so is its key here: the search ends between two entries.
+            let key = (e.time, e.identity);
+            if let Err(at) = self.details.binary_search_by_key(&key, |d| (d.0, d.1)) {
+                self.details.insert(at, (e.time, e.identity, id.clone()));
                 self.details.truncate(DETAILS_PER_PAGE);
             }
         }
