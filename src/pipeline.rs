@@ -387,6 +387,37 @@ mod tests {
         (p.report, sink)
     }
 
+    /// An absent group_by field groups under the empty value: the other fields still
+    /// separate the groups, and the alert shows the field as empty.
+    #[test]
+    fn an_absent_group_field_is_an_empty_value_not_a_lost_group() {
+        let s = set(&[(
+            "burst",
+            "match:\n  eventName: A\nthreshold:\n  count: 3\n  window: 10m\n  group_by: [userIdentity.arn, sourceIPAddress]\n",
+        )]);
+        let ev = |arn: &str, i: u32| {
+            json!({"eventName":"A","eventTime":format!("2024-01-01T00:00:0{i}Z"),
+            "eventID":format!("{arn}-{i}"),"userIdentity":{"arn":arn}})
+        };
+        let events: Vec<_> = (1..=3)
+            .flat_map(|i| {
+                [
+                    ev("arn:aws:iam::1:user/a", i),
+                    ev("arn:aws:iam::1:user/b", i),
+                ]
+            })
+            .collect();
+        let (r, sink) = run(&s, &events);
+        assert_eq!(r.alerts, 2, "one per principal");
+        for (a, who) in sink.alerts.iter().zip(["a", "b"]) {
+            assert_eq!(
+                a.group["userIdentity.arn"],
+                format!("arn:aws:iam::1:user/{who}")
+            );
+            assert_eq!(a.group["sourceIPAddress"], "");
+        }
+    }
+
     #[test]
     fn rules_alert_independently_and_suppressions_are_counted() {
         let s = set(&[

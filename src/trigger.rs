@@ -247,6 +247,70 @@ mod tests {
         })
     }
 
+    /// Each shape is recognised by all of its marks, not by one of them: a look-alike
+    /// from another source is not taken for it.
+    #[test]
+    fn look_alikes_are_not_taken_for_the_real_thing() {
+        let parse_v = |v: Value| parse(v.to_string().as_bytes());
+        // A schedule is EventBridge's, not any app's "Scheduled Event".
+        let tick = parse_v(
+            json!({"detail-type":"Scheduled Event","source":"my.app","time":"2024-05-01T00:00:00Z"}),
+        );
+        assert!(!matches!(tick, Ok(Payload::Schedule { .. })), "{tick:?}");
+        // "Object Created" is S3's only from aws.s3.
+        let created = parse_v(json!({"detail-type":"Object Created","source":"my.app",
+            "detail":{"bucket":{"name":"b"},"object":{"key":"k.json.gz"}}}));
+        assert!(
+            !matches!(&created, Ok(Payload::Direct(w)) if w.contains(&obj("b", "k.json.gz"))),
+            "{created:?}"
+        );
+        // A CloudTrail record has eventVersion, eventName and eventSource as strings and a
+        // userIdentity or an eventTime: either will do, neither will not.
+        let record = |extra: Value| {
+            let mut r = json!({"eventVersion":"1.08","eventName":"GetObject","eventSource":"s3.amazonaws.com"});
+            r.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            r
+        };
+        for extra in [
+            json!({"eventTime":"2024-05-01T00:00:00Z"}),
+            json!({"userIdentity":{"type":"Root"}}),
+        ] {
+            let r = record(extra);
+            assert_eq!(
+                parse_v(r.clone()),
+                Ok(Payload::Direct(vec![Work::Inline(
+                    r.to_string().into_bytes()
+                )]))
+            );
+        }
+        assert!(
+            !matches!(parse_v(record(json!({}))), Ok(Payload::Direct(w)) if matches!(w[..], [Work::Inline(_)]))
+        );
+        let no_name = json!({"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventTime":"2024-05-01T00:00:00Z","userIdentity":{}});
+        assert!(
+            !matches!(parse_v(no_name), Ok(Payload::Direct(w)) if matches!(w[..], [Work::Inline(_)]))
+        );
+    }
+
+    /// A destination record is unwrapped whether it names the function or only the
+    /// condition that sent it (a dead-letter copy may keep either).
+    #[test]
+    fn a_destination_record_with_only_its_condition_is_unwrapped() {
+        let original = s3_notification("k/f.json.gz");
+        for ctx in [
+            json!({"condition":"RetriesExhausted"}),
+            json!({"functionArn":"arn:aws:lambda:us-east-1:1:function:tw"}),
+        ] {
+            let v = json!({"requestContext": ctx, "requestPayload": original});
+            assert_eq!(
+                parse(v.to_string().as_bytes()),
+                Ok(Payload::Direct(vec![obj("trail", "k/f.json.gz")]))
+            );
+        }
+    }
+
     fn s3_notification(key: &str) -> Value {
         json!({"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectCreated:Put",
             "s3":{"bucket":{"name":"trail"},"object":{"key":key,"size":10}}}]})
