@@ -171,3 +171,51 @@ pub trait State {
         cooldown: Option<i64>,
     ) -> Result<Key, StateError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAISED: KeyRecord = KeyRecord {
+        since: 1_000,
+        trigger: 7,
+    };
+
+    #[test]
+    fn a_key_alerts_once_per_cooldown_and_again_for_its_own_event() {
+        assert_eq!(
+            decide_key(None, 7, 1_000, Some(600)),
+            (Key::Alert { since: 1_000 }, Some(RAISED))
+        );
+        // The event that raised it, again (a retry): the same alert again, nothing stored.
+        assert_eq!(
+            decide_key(Some(RAISED), 7, 1_000, Some(600)),
+            (Key::Alert { since: 1_000 }, None)
+        );
+        // Another event: deduplicated within the cooldown, either side in event time.
+        for t in [1_599, 401] {
+            assert_eq!(
+                decide_key(Some(RAISED), 8, t, Some(600)),
+                (Key::Deduplicated { since: 1_000 }, None),
+                "{t}"
+            );
+        }
+        // A cooldown later (or earlier), a new alert.
+        for t in [1_600, 400] {
+            let fresh = KeyRecord {
+                since: t,
+                trigger: 8,
+            };
+            assert_eq!(
+                decide_key(Some(RAISED), 8, t, Some(600)),
+                (Key::Alert { since: t }, Some(fresh)),
+                "{t}"
+            );
+        }
+        // No cooldown: once per key.
+        assert_eq!(
+            decide_key(Some(RAISED), 8, 1_000_000, None),
+            (Key::Deduplicated { since: 1_000 }, None)
+        );
+    }
+}
