@@ -387,6 +387,22 @@ mod tests {
         (p.report, sink)
     }
 
+    /// In memory, hits wait for their batch of 64 (or the end of the input): the 64th
+    /// resolves them all at once.
+    #[test]
+    fn hits_wait_for_their_batch_of_sixty_four() {
+        let s = set(&[("a", "match:\n  eventName: A\n")]);
+        let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+        let mut sink = Alerts::default();
+        for i in 0..64 {
+            assert_eq!(sink.alerts.len(), 0, "published before hit {i}");
+            let e = json!({"eventName":"A","eventTime":"2024-01-01T00:00:00Z","eventID":format!("e{i}")});
+            let item = Item::Record(Event::from_value(e).unwrap());
+            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+        }
+        assert_eq!(sink.alerts.len(), 64);
+    }
+
     /// An absent group_by field groups under the empty value: the other fields still
     /// separate the groups, and the alert shows the field as empty.
     #[test]

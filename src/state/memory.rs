@@ -63,11 +63,12 @@ impl Memory {
         self.keys.retain(|_, (k, cooldown, last)| {
             !idle(*last) && k.since >= newest.saturating_sub(cooldown.saturating_add(horizon))
         });
+        // Pruned by its own newest event, a window keeps that event: only idleness drops it.
         self.windows.retain(|_, (w, spec, last)| {
             if let Some(n) = w.newest() {
                 w.prune(n, spec);
             }
-            !idle(*last) && (!w.is_empty() || !w.alerted.is_empty())
+            !idle(*last)
         });
     }
 }
@@ -146,5 +147,96 @@ impl State for Memory {
             (None, None) => {}
         }
         Ok(decision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::window::{Steps, MAX_STEPS};
+
+    const HORIZON: i64 = 3_600;
+
+    fn key(m: &mut Memory, name: &str, time: i64) {
+        m.alert_key("r", name, 1, time, Some(600)).unwrap();
+    }
+
+    /// Filler calls on one busy key until `calls` calls were made in all.
+    fn calls_until(m: &mut Memory, calls: u64, time: i64) {
+        while m.calls < calls {
+            key(m, "busy", time);
+        }
+    }
+
+    #[test]
+    fn keys_are_dropped_once_out_of_reach_in_event_time() {
+        let mut m = Memory::new(HORIZON);
+        key(&mut m, "old", 0);
+        key(&mut m, "edge", 100_000 - 600 - HORIZON); // alerted exactly at the reach
+        calls_until(&mut m, PRUNE_EVERY - 1, 100_000);
+        assert_eq!(m.keys.len(), 3, "no clean-up before {PRUNE_EVERY} calls");
+        key(&mut m, "busy", 100_000);
+        let mut left: Vec<&str> = m.keys.keys().map(|(_, k)| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["busy", "edge"]);
+    }
+
+    #[test]
+    fn keys_untouched_for_a_million_calls_are_dropped() {
+        let mut m = Memory::new(HORIZON);
+        // The clean-up at call 245 × 4096 = 1,003,520 sees "quiet" exactly IDLE_CALLS calls
+        // after its last touch (kept); the next one, later (dropped).
+        let touched = 245 * PRUNE_EVERY - IDLE_CALLS;
+        calls_until(&mut m, touched - 1, 0);
+        key(&mut m, "quiet", 0);
+        calls_until(&mut m, 245 * PRUNE_EVERY, 0);
+        assert!(m.keys.contains_key(&("r".into(), "quiet".into())));
+        calls_until(&mut m, 246 * PRUNE_EVERY, 0);
+        assert!(!m.keys.contains_key(&("r".into(), "quiet".into())));
+        assert!(m.keys.contains_key(&("r".into(), "busy".into())));
+    }
+
+    #[test]
+    fn windows_are_pruned_by_their_own_newest_event_and_dropped_when_idle() {
+        let spec = Spec {
+            count: 5,
+            window: 600,
+            distinct: false,
+            horizon: HORIZON,
+            steps: Steps {
+                len: 0,
+                counts: [0; MAX_STEPS],
+                need: 0,
+                ordered: false,
+            },
+        };
+        let add = |m: &mut Memory, group: &str, time: i64| {
+            let entry = Entry {
+                time,
+                identity: time as u64,
+                event_id: None,
+                source_ip: None,
+                distinct: None,
+            };
+            m.window_add("r", group, entry, &spec).unwrap();
+        };
+        let mut m = Memory::new(HORIZON);
+        add(&mut m, "old", 0);
+        add(&mut m, "old", 100_000); // its newest: the older event is pruned, the window kept
+        add(&mut m, "gone", 0);
+        calls_until(&mut m, PRUNE_EVERY - 1, 100_000);
+        add(&mut m, "new", 100_000);
+        let mut left: Vec<(&str, usize)> = m
+            .windows
+            .iter()
+            .map(|((_, g), (w, _, _))| (g.as_str(), w.len()))
+            .collect();
+        left.sort();
+        // Pruning is per window, by its own newest event: "old" lost its first event,
+        // "gone" keeps its only one.
+        assert_eq!(left, [("gone", 1), ("new", 1), ("old", 1)]);
+        // Untouched for a million calls, they go.
+        calls_until(&mut m, IDLE_CALLS + 2 * PRUNE_EVERY, 100_000);
+        assert!(m.windows.is_empty());
     }
 }
