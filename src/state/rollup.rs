@@ -132,11 +132,10 @@ impl Rollup {
         }
         if let Some(id) = e.event_id() {
             let item = (e.time.unwrap_or(i64::MAX), id.to_string());
-            let at = self.event_ids.partition_point(|x| *x < item);
-            if at < MAX_EVENT_IDS {
-                self.event_ids.insert(at, item);
-                self.event_ids.truncate(MAX_EVENT_IDS);
-            }
+            // Earliest first; one past the last kept is dropped by the truncate.
+            let (Ok(at) | Err(at)) = self.event_ids.binary_search(&item);
+            self.event_ids.insert(at, item);
+            self.event_ids.truncate(MAX_EVENT_IDS);
         }
         insert_capped(
             &mut self.principals,
@@ -240,6 +239,32 @@ mod tests {
             "userIdentity":{"type":"IAMUser","arn":who}}),
         )
         .unwrap()
+    }
+
+    /// A roll-up tells each of its first MAX_IDENTITIES events apart; past them it still
+    /// counts, but can no longer say a copy is a copy (`exact` turns false).
+    #[test]
+    fn past_its_identity_cap_a_roll_up_counts_without_claiming_exactness() {
+        let set = rule();
+        let follow = Follow {
+            follows: "00000000000000bb".into(),
+            until: 1_000_000,
+            group: BTreeMap::new(),
+        };
+        let e = ev(
+            1,
+            "2024-05-01T10:05:00Z",
+            "arn:aws:iam::1:user/b",
+            "192.0.2.2",
+        );
+        let mut roll = Rollup::new(&set.rules()[0], &follow, &e);
+        for identity in 0..MAX_IDENTITIES as u64 {
+            roll.add(&e, identity);
+        }
+        roll.add(&e, 0); // a copy, recognised
+        assert_eq!((roll.count, roll.exact), (MAX_IDENTITIES as u64, true));
+        roll.add(&e, u64::MAX);
+        assert_eq!((roll.count, roll.exact), (MAX_IDENTITIES as u64 + 1, false));
     }
 
     #[test]

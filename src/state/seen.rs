@@ -57,9 +57,7 @@ impl Seen {
             return false;
         };
         let t = time.unwrap_or(self.newest);
-        if t > self.newest {
-            self.newest = t;
-        }
+        self.newest = self.newest.max(t);
         if self.entries.insert(key, t).is_some() {
             return true;
         }
@@ -99,6 +97,38 @@ mod tests {
 
     fn dup(s: &mut Seen, e: &Event) -> bool {
         s.is_duplicate(e, crate::state::identity(e))
+    }
+
+    /// Every 4,096 new entries, those older than the newest time less the horizon go,
+    /// and a table far larger than what is left gives its memory back.
+    #[test]
+    fn old_entries_go_every_4096_new_ones_and_the_table_shrinks() {
+        let mut s = Seen::new(3_600);
+        for id in 0..100_000 {
+            s.is_copy(Some(id), Some(0));
+        }
+        let big = s.entries.capacity();
+        // The 4,096th entry since the last clean-up triggers the next one.
+        let fresh = |s: &mut Seen, id: u64| s.is_copy(Some(1_000_000 + id), Some(10_000));
+        let due = 4_096 - s.since_prune;
+        for id in 0..due as u64 - 1 {
+            fresh(&mut s, id);
+        }
+        assert_eq!(s.len(), 100_000 + due - 1, "not yet");
+        s.is_copy(Some(999_999), Some(10_000));
+        assert_eq!(s.len(), due, "the old ones went");
+        assert!(
+            s.entries.capacity() * 4 < big,
+            "{} of {big}",
+            s.entries.capacity()
+        );
+        // An entry exactly a horizon old stays.
+        let mut s = Seen::new(3_600);
+        s.is_copy(Some(1), Some(0));
+        for id in 2..=4_096 {
+            s.is_copy(Some(id), Some(3_600));
+        }
+        assert_eq!(s.len(), 4_096);
     }
 
     #[test]
