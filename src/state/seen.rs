@@ -104,6 +104,7 @@ mod tests {
     #[test]
     fn old_entries_go_every_4096_new_ones_and_the_table_shrinks() {
         let mut s = Seen::new(3_600);
+        assert!(s.is_empty());
         for id in 0..100_000 {
             s.is_copy(Some(id), Some(0));
         }
@@ -117,6 +118,7 @@ mod tests {
         assert_eq!(s.len(), 100_000 + due - 1, "not yet");
         s.is_copy(Some(999_999), Some(10_000));
         assert_eq!(s.len(), due, "the old ones went");
+        assert!(!s.is_empty());
         assert!(
             s.entries.capacity() * 4 < big,
             "{} of {big}",
