@@ -387,6 +387,37 @@ mod tests {
         (p.report, sink)
     }
 
+    /// A copy is recognised up to a day of event time after the first: the default
+    /// horizon outlasts the duplicate map's clean-ups in between.
+    #[test]
+    fn a_copy_a_day_later_is_still_a_duplicate() {
+        let s = set(&[("a", "match:\n  eventName: Nothing\n")]);
+        let ev = |id: &str, t: &str| json!({"eventName":"A","eventTime":t,"eventID":id});
+        let mut events = vec![ev("first", "2024-01-01T00:00:00Z")];
+        events.extend((0..5_000).map(|i| ev(&format!("e{i}"), "2024-01-01T23:59:00Z")));
+        events.push(ev("first", "2024-01-01T00:00:00Z"));
+        let (r, _) = run(&s, &events);
+        assert_eq!(r.duplicates, 1);
+    }
+
+    /// The summary leaves out the counts that are usually zero, and shows them otherwise.
+    #[test]
+    fn the_summary_shows_follow_ups_and_range_only_when_there_are_some() {
+        let quiet = serde_json::to_value(Report::default()).unwrap();
+        assert!(quiet.get("follow_ups").is_none() && quiet.get("outside_range").is_none());
+        assert_eq!(quiet["alerts"], 0, "the main counts always show");
+        let busy = serde_json::to_value(Report {
+            follow_ups: 2,
+            outside_range: 3,
+            ..Report::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (busy["follow_ups"].as_u64(), busy["outside_range"].as_u64()),
+            (Some(2), Some(3))
+        );
+    }
+
     /// In memory, hits wait for their batch of 64 (or the end of the input): the 64th
     /// resolves them all at once.
     #[test]
