@@ -387,6 +387,23 @@ mod tests {
         (p.report, sink)
     }
 
+    /// A record no rule can match is still counted, and its copy is a duplicate.
+    #[test]
+    fn unwanted_records_are_counted_and_their_copies_found() {
+        let s = set(&[("a", "match:\n  eventName: A\n")]);
+        let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+        let mut sink = Alerts::default();
+        let brief = crate::source::skip::Brief {
+            time: Some(1_700_000_000),
+            identity: Some(42),
+        };
+        for _ in 0..2 {
+            p.push(Item::Unwanted(brief), &mut sink, &mut |_, _| {})
+                .unwrap();
+        }
+        assert_eq!((p.report.events, p.report.duplicates), (2, 1));
+    }
+
     /// A copy is recognised up to a day of event time after the first: the default
     /// horizon outlasts the duplicate map's clean-ups in between.
     #[test]
@@ -485,6 +502,9 @@ mod tests {
         let ids: Vec<&str> = sink.alerts.iter().map(|a| a.rule_id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "a"]);
         assert_eq!((r.events, r.alerts, r.suppressed), (2, 3, 1));
+        let b = &r.rules["b"];
+        assert_eq!((b.hits, b.suppressed, b.alerts), (2, 1, 1), "{b:?}");
+        assert_eq!((r.rules["a"].hits, r.rules["a"].suppressed), (2, 0));
     }
 
     #[test]
