@@ -387,6 +387,33 @@ mod tests {
         (p.report, sink)
     }
 
+    /// Deduplicated and untimed hits are counted in all and per rule.
+    #[test]
+    fn deduplicated_and_untimed_hits_are_counted_per_rule() {
+        let s = set(&[(
+            "burst",
+            "match:\n  eventName: A\nthreshold:\n  count: 2\n  window: 10m\n",
+        )]);
+        let ev = |i: u32| json!({"eventName":"A","eventTime":format!("2024-01-01T00:00:0{i}Z"),"eventID":format!("e{i}")});
+        let (r, sink) = run(
+            &s,
+            &[
+                ev(1),
+                ev(2),
+                ev(3),
+                json!({"eventName":"A","eventID":"untimed"}),
+            ],
+        );
+        assert_eq!(sink.alerts.len(), 1);
+        let t = &r.rules["burst"];
+        assert_eq!((r.deduplicated, r.untimed), (1, 1));
+        assert_eq!(
+            (t.hits, t.alerts, t.deduplicated, t.untimed),
+            (4, 1, 1, 1),
+            "{t:?}"
+        );
+    }
+
     /// A record no rule can match is still counted, and its copy is a duplicate.
     #[test]
     fn unwanted_records_are_counted_and_their_copies_found() {
