@@ -284,6 +284,20 @@ impl<'a> Cursor<'a> {
         (self.peek()? == want).then(|| self.i += 1)
     }
 
+    /// After a member of an object or array: `,` (true: another follows) or `close`
+    /// (false: the end), passed over; anything else is not JSON (`None`).
+    #[inline]
+    fn another(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let b = self.peek()?;
+        self.i += 1;
+        match b {
+            b',' => Some(true),
+            _ if b == close => Some(false),
+            _ => None,
+        }
+    }
+
     /// The record: an object whose slot keys are read.
     fn record(&mut self, gate: &Gate, slots: &mut [Option<&'a str>; MAX_SLOTS]) -> Option<()> {
         self.eat(b'{')?;
@@ -319,14 +333,8 @@ impl<'a> Cursor<'a> {
             if !plain {
                 return None;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.another(b'}')? {
+                return Some(());
             }
         }
     }
@@ -373,14 +381,8 @@ impl<'a> Cursor<'a> {
                 }
                 None => self.value(2)?,
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.another(b'}')? {
+                return Some(());
             }
         }
     }
@@ -454,14 +456,8 @@ impl<'a> Cursor<'a> {
                     self.eat(b':')?;
                     self.ws();
                     self.value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b'}' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.another(b'}')? {
+                        return Some(());
                     }
                 }
             }
@@ -475,14 +471,8 @@ impl<'a> Cursor<'a> {
                 loop {
                     self.ws();
                     self.value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.another(b']')? {
+                        return Some(());
                     }
                 }
             }
