@@ -274,6 +274,30 @@ impl DynamoState {
     }
 
     /// Conditional puts, all at once (bounded): `Ok(false)` if any met a newer version.
+    /// BatchWriteItem until DynamoDB has taken every request (it hands back what it could
+    /// not process under load).
+    fn batch_write(
+        &mut self,
+        mut requests: Vec<WriteRequest>,
+        what: &'static str,
+    ) -> Result<(), StateError> {
+        while !requests.is_empty() {
+            let req = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, std::mem::take(&mut requests))
+                .send();
+            let out = self
+                .run("BatchWriteItem", 1, req)?
+                .map_err(|e| state_err(what, e))?;
+            requests = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+        }
+        Ok(())
+    }
+
     fn put_all(&mut self, writes: Vec<Write>) -> Result<bool, StateError> {
         let mut conflict = false;
         for chunk in writes.chunks(CONCURRENCY) {
@@ -356,7 +380,7 @@ impl DynamoState {
     /// both sent the same follow-ups, which their claims let out once).
     fn forget_handed_out(&mut self) -> Result<(), StateError> {
         for chunk in std::mem::take(&mut self.handed_out).chunks(WRITE_BATCH) {
-            let mut requests: Vec<WriteRequest> = chunk
+            let requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|pk| {
                     WriteRequest::builder()
@@ -369,20 +393,7 @@ impl DynamoState {
                         .build()
                 })
                 .collect();
-            while !requests.is_empty() {
-                let req = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send();
-                let out = self
-                    .run("BatchWriteItem", 1, req)?
-                    .map_err(|e| state_err("deleting sent roll-ups", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
+            self.batch_write(requests, "deleting sent roll-ups")?;
         }
         if let Some((b, version)) = self.cursor.take() {
             let expires = trailwatch_now() + self.retention();
@@ -763,7 +774,7 @@ impl State for DynamoState {
         };
         self.sightings.retain(|(_, o)| o != owner);
         for chunk in mine.chunks(WRITE_BATCH) {
-            let mut requests: Vec<WriteRequest> = chunk
+            let requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|id| {
                     WriteRequest::builder()
@@ -778,20 +789,7 @@ impl State for DynamoState {
                         .build()
                 })
                 .collect();
-            while !requests.is_empty() {
-                let req = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send();
-                let out = self
-                    .run("BatchWriteItem", 1, req)?
-                    .map_err(|e| state_err("recording sightings", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-            }
+            self.batch_write(requests, "recording sightings")?;
             for id in chunk {
                 self.seen.insert(*id, Some(owner.to_string()));
             }
