@@ -43,6 +43,7 @@ pub const ROLLUP_BUCKET: i64 = 300;
 const SETTLE_BUCKETS: i64 = 2;
 /// Most buckets one schedule run reads (a week); older ones have expired anyway.
 const MAX_BUCKETS: i64 = 7 * 86_400 / ROLLUP_BUCKET;
+const _: () = assert!(MAX_BUCKETS == 2_016);
 
 /// A window as read in this batch.
 struct Cached {
@@ -795,5 +796,91 @@ impl State for DynamoState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailwatch::state::window::Slot;
+
+    fn page() -> Page {
+        let slot = |time, identity, distinct, ip| Slot {
+            time,
+            identity,
+            distinct,
+            ip,
+        };
+        Page {
+            slots: vec![slot(1_000, 7, 0, 0), slot(1_030, u64::MAX, 42, 1)],
+            ips: vec!["192.0.2.1".into(), "2001:db8::1".into()],
+            details: vec![(1_000, 7, "id-a".into()), (1_030, u64::MAX, "id-b".into())],
+        }
+    }
+
+    /// A page reads back as written, keyed and expiring as asked.
+    #[test]
+    fn a_page_item_reads_back_as_the_page() {
+        let item = page_item("win#r#1#2#0".into(), &page(), 900, 1_700_000_000);
+        assert_eq!(get_s(&item, "pk"), Some("win#r#1#2#0"));
+        assert_eq!(get_n(&item, "expires_at"), Some(1_700_000_000));
+        assert_eq!(parse_page(&item, 900), Some(page()));
+        let mut broken = item.clone();
+        broken.remove("e");
+        assert_eq!(parse_page(&broken, 900), None, "no events, no page");
+        let mut bare = item;
+        bare.remove("ips");
+        bare.remove("d");
+        let read = parse_page(&bare, 900).expect("events alone make a page");
+        assert_eq!(
+            (read.slots, read.ips.len(), read.details.len()),
+            (page().slots, 0, 0)
+        );
+    }
+
+    #[test]
+    fn alerted_spans_read_back_and_bad_text_reads_as_none() {
+        let spans = [
+            Alerted {
+                start: 5,
+                trigger: 0xdead_beef,
+            },
+            Alerted {
+                start: -1,
+                trigger: u64::MAX,
+            },
+        ];
+        let json = alerted_json(&spans);
+        assert_eq!(json, r#"[[5,"00000000deadbeef"],[-1,"ffffffffffffffff"]]"#);
+        assert_eq!(parse_alerted(&json), spans);
+        assert_eq!(parse_alerted("not json"), vec![]);
+        assert_eq!(
+            parse_alerted(r#"[[1,"zz"],[2,"0a"]]"#),
+            vec![Alerted {
+                start: 2,
+                trigger: 10
+            }]
+        );
+    }
+
+    /// Each rule and group has its own window, and each page its own item under it.
+    #[test]
+    fn keys_name_the_rule_the_group_and_the_page() {
+        let a = window_pk("burst", "alice");
+        assert!(
+            a.starts_with("win#burst#") && a.len() == "win#burst#".len() + 16,
+            "{a}"
+        );
+        assert_ne!(a, window_pk("burst", "bob"));
+        assert_ne!(a, window_pk("other", "alice"));
+        assert_eq!(window_pk("burst", "alice"), a);
+        assert_eq!(page_pk(&a, (12, 3)), format!("{a}#12#3"));
+    }
+
+    #[test]
+    fn a_deadline_is_worth_a_retry() {
+        let e = deadline();
+        assert!(e.retryable);
+        assert!(e.message.contains("deadline"), "{}", e.message);
     }
 }
