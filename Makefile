@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 AWS_CLI_ENV := $(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION)
 MAKEFLAGS += --no-print-directory
 
-.PHONY: run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
+.PHONY: arm64-check run test venv lint deny deny-tool check-template fmt fuzz fuzz-smoke fuzz-tools \
 	build-cli build lambda-tools deploy redrive bench docs aws-api clean mutants mutants-diff \
 	mutants-tool mutants-summary
 
@@ -112,6 +112,12 @@ build: build-cli lambda-tools
 lambda-tools: venv
 	@command -v cargo-lambda >/dev/null 2>&1 || $(VENV)/bin/python -m pip install -q --disable-pip-version-check cargo-lambda ziglang
 	@rustup target list --installed | grep -q aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+
+## arm64-check: the arm64 bootstrap `make build` made, run under qemu-user in place of the
+## native build by the Lambda's moto tests (differential, e2e, faults): the build that ships
+## gives the same alerts. Needs qemu-user and libc6-arm64-cross (Debian packages)
+arm64-check: build
+	scripts/arm64-check
 
 ## deploy: build with SAM (its rust-cargolambda build method is a beta feature) and deploy
 deploy: build

@@ -465,7 +465,11 @@ impl Function {
 
     /// The function with its AWS calls sent to `endpoint` (moto, or a proxy before it).
     pub fn start_at(runtime: &Runtime, endpoint: &str, env: &[(&str, &str)]) -> Function {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwatch-lambda"));
+        // TRAILWATCH_LAMBDA_BIN runs another build of the function, e.g. the arm64
+        // bootstrap under qemu (scripts/arm64-check).
+        let bin = std::env::var("TRAILWATCH_LAMBDA_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_trailwatch-lambda").to_string());
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.addr)
