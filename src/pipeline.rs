@@ -462,6 +462,106 @@ mod tests {
         );
     }
 
+    /// A store shared by processes, as DynamoDB's is: it remembers which input saw each
+    /// event first, so the same input read again (a retry) is still the first sighting and
+    /// another input's copy is not. The rest is [`Memory`], one per process.
+    struct Shared {
+        inner: Memory,
+        first: std::rc::Rc<std::cell::RefCell<BTreeMap<u64, String>>>,
+        asked: Vec<u64>,
+    }
+
+    impl State for Shared {
+        fn first_sighting(
+            &mut self,
+            identity: u64,
+            owner: &str,
+            _: Option<i64>,
+        ) -> Result<bool, StateError> {
+            self.asked.push(identity);
+            let mut first = self.first.borrow_mut();
+            Ok(first.entry(identity).or_insert_with(|| owner.to_string()) == owner)
+        }
+        fn window_add(
+            &mut self,
+            rule: &str,
+            group: &str,
+            entry: crate::state::window::Entry,
+            spec: &crate::state::window::Spec,
+        ) -> Result<crate::state::window::Added, StateError> {
+            self.inner.window_add(rule, group, entry, spec)
+        }
+        fn rollup_add(
+            &mut self,
+            rule: &crate::rules::Rule,
+            follow: &crate::state::rollup::Follow,
+            e: &Event,
+            identity: u64,
+        ) -> Result<(), StateError> {
+            self.inner.rollup_add(rule, follow, e, identity)
+        }
+        fn rollups_due(
+            &mut self,
+            before: i64,
+        ) -> Result<Vec<crate::state::rollup::Rollup>, StateError> {
+            self.inner.rollups_due(before)
+        }
+        fn alert_key(
+            &mut self,
+            rule: &str,
+            key: &str,
+            identity: u64,
+            time: i64,
+            cooldown: Option<i64>,
+        ) -> Result<crate::state::Key, StateError> {
+            self.inner.alert_key(rule, key, identity, time, cooldown)
+        }
+    }
+
+    /// Two processes reading two inputs holding the same event: the second input's copy
+    /// is a duplicate (no alert, counted); the first input read again, as a retry reads
+    /// it, alerts again. Only hits of rules without a threshold ask about sightings.
+    #[test]
+    fn another_inputs_copy_is_a_duplicate_and_a_retry_is_not() {
+        let s = set(&[
+            ("a", "match:\n  eventName: A\n"),
+            (
+                "burst",
+                "match:\n  eventName: B\nthreshold:\n  count: 1\n  window: 10m\n",
+            ),
+        ]);
+        let first = std::rc::Rc::default();
+        let read = |owner: &str| {
+            let state = Shared {
+                inner: Memory::new(DEFAULT_HORIZON),
+                first: std::rc::Rc::clone(&first),
+                asked: Vec::new(),
+            };
+            let mut p = Pipeline::new(&s, state, DEFAULT_HORIZON);
+            p.set_owner(owner);
+            let mut sink = Alerts::default();
+            for name in ["A", "B"] {
+                let e = json!({"eventName":name,"eventTime":"2024-01-01T00:00:00Z","eventID":name});
+                let item = Item::Record(Event::from_value(e).unwrap());
+                p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+            }
+            p.flush(&mut sink).unwrap();
+            let rules: Vec<String> = sink.alerts.iter().map(|a| a.rule_id.clone()).collect();
+            (p.report.duplicates, rules, p.state.asked.len())
+        };
+        assert_eq!(read("x"), (0, vec!["a".into(), "burst".into()], 1));
+        assert_eq!(
+            read("y"),
+            (1, vec!["burst".into()], 1),
+            "another input's copy"
+        );
+        assert_eq!(
+            read("x"),
+            (0, vec!["a".into(), "burst".into()], 1),
+            "a retry"
+        );
+    }
+
     /// In memory, hits wait for their batch of 64 (or the end of the input): the 64th
     /// resolves them all at once.
     #[test]
