@@ -562,6 +562,28 @@ mod tests {
         );
     }
 
+    /// Two crossings of one threshold in the same fingerprint slot (a burst, then an earlier
+    /// one read after it) are one alert, as they are one claim in the Lambda; the second
+    /// is counted as deduplicated, in all and for its rule.
+    #[test]
+    fn two_crossings_in_one_slot_are_one_alert() {
+        let s = set(&[(
+            "burst",
+            "match:\n  eventName: A\nthreshold:\n  count: 5\n  window: 10m\n",
+        )]);
+        let ev =
+            |id: u32, t: &str| json!({"eventName":"A","eventTime":t,"eventID":format!("e{id}")});
+        let mut events: Vec<_> = (0..5)
+            .map(|i| ev(10 + i, &format!("2024-05-01T10:05:{:02}Z", 5 + 5 * i)))
+            .collect();
+        events.extend((0..5).map(|i| ev(20 + i, &format!("2024-05-01T10:00:{:02}Z", 5 + 5 * i))));
+        let (r, sink) = run(&s, &events);
+        assert_eq!(sink.alerts.len(), 1);
+        let t = &r.rules["burst"];
+        assert_eq!((r.alerts, t.alerts), (1, 1));
+        assert_eq!((r.deduplicated, t.deduplicated), (1, 1), "{r:?}");
+    }
+
     /// In memory, hits wait for their batch of 64 (or the end of the input): the 64th
     /// resolves them all at once.
     #[test]
