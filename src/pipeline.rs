@@ -584,6 +584,29 @@ mod tests {
         assert_eq!((r.deduplicated, t.deduplicated), (1, 1), "{r:?}");
     }
 
+    /// The fingerprints of published alerts are bounded: once more than 4,096 are held,
+    /// those older than the newest event time less the horizon go.
+    #[test]
+    fn published_fingerprints_are_pruned_past_4096_by_event_time() {
+        let s = set(&[("a", "match:\n  eventName: A\n")]);
+        let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+        let mut sink = Alerts::default();
+        let mut push = |p: &mut Pipeline<Memory>, id: u32, t: &str| {
+            let e = json!({"eventName":"A","eventTime":t,"eventID":format!("e{id}")});
+            let item = Item::Record(Event::from_value(e).unwrap());
+            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+            p.flush(&mut sink).unwrap();
+        };
+        for id in 0..4_095 {
+            push(&mut p, id, "2024-01-01T00:00:00Z");
+        }
+        push(&mut p, 5_000, "2024-01-03T00:00:00Z");
+        assert_eq!(p.published.len(), 4_096, "4,096 held: none go");
+        push(&mut p, 5_001, "2024-01-03T00:00:00Z");
+        assert_eq!(p.published.len(), 2, "the old ones went, the recent stayed");
+        assert_eq!(p.report.alerts, 4_097);
+    }
+
     /// In memory, hits wait for their batch of 64 (or the end of the input): the 64th
     /// resolves them all at once.
     #[test]
