@@ -86,3 +86,92 @@ fn get_n(item: &HashMap<String, Av>, k: &str) -> Option<i64> {
 fn get_s<'a>(item: &'a HashMap<String, Av>, k: &str) -> Option<&'a str> {
     item.get(k)?.as_s().ok().map(String::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+    fn service(code: &str, message: &str) -> SdkError<PutItemError, ()> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(PutItemError::generic(meta), ())
+    }
+
+    /// Only a request DynamoDB calls invalid is permanent: throttling, conflicts, network
+    /// failures and timeouts may pass on a retry. The message names the call and the code.
+    #[test]
+    fn only_a_validation_error_is_not_worth_a_retry() {
+        let (retry, msg) = classify("PutItem", service("ValidationException", "bad key"));
+        assert!(!retry);
+        assert_eq!(msg, "PutItem: ValidationException: bad key");
+        let (retry, msg) = classify(
+            "PutItem",
+            service("ProvisionedThroughputExceededException", "slow down"),
+        );
+        assert!(retry);
+        assert_eq!(
+            msg,
+            "PutItem: ProvisionedThroughputExceededException: slow down"
+        );
+        let io = ConnectorError::io("connection reset".into());
+        let (retry, msg) = classify(
+            "GetItem",
+            SdkError::<PutItemError, ()>::dispatch_failure(io),
+        );
+        assert!(retry);
+        assert!(
+            msg.starts_with("GetItem: ") && msg.contains("connection reset"),
+            "{msg}"
+        );
+        let e = state_err("PutItem", service("ValidationException", "x"));
+        assert!(!e.retryable && e.message.starts_with("PutItem: "), "{e:?}");
+        assert!(matches!(
+            failure("PutItem", service("ValidationException", "x")),
+            Failure::Permanent(_)
+        ));
+        assert!(matches!(
+            failure("PutItem", service("ThrottlingException", "x")),
+            Failure::Retryable(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_condition_is_a_conflict_and_nothing_else_is() {
+        assert!(is_conflict(&service(
+            "ConditionalCheckFailedException",
+            "v"
+        )));
+        assert!(!is_conflict(&service("ThrottlingException", "v")));
+        let io = ConnectorError::io("reset".into());
+        assert!(!is_conflict(
+            &SdkError::<PutItemError, ()>::dispatch_failure(io)
+        ));
+    }
+
+    /// Every item outlives what can still bring its input back: a message kept by the
+    /// stack's longest-keeping queue (template.yaml), plus Lambda's six hours of event age.
+    #[test]
+    fn items_outlive_the_longest_kept_dead_letter() {
+        let longest = include_str!("../../../template.yaml")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("MessageRetentionPeriod:"))
+            .map(|v| v.trim().parse::<i64>().expect("seconds"))
+            .max()
+            .expect("the template's queues keep messages");
+        assert_eq!(longest, 14 * 86_400);
+        assert!(RETENTION > longest + 6 * 3_600, "{RETENTION}");
+    }
+
+    #[test]
+    fn items_read_back_numbers_and_text() {
+        let item = HashMap::from([
+            ("n".to_string(), n(-42)),
+            ("s".to_string(), Av::S("text".into())),
+        ]);
+        assert_eq!(get_n(&item, "n"), Some(-42));
+        assert_eq!(get_s(&item, "s"), Some("text"));
+        assert_eq!((get_n(&item, "s"), get_s(&item, "n")), (None, None));
+        assert_eq!(get_n(&item, "absent"), None);
+    }
+}
