@@ -591,6 +591,72 @@ fn value_holds(op: &Op, v: Val<'_>, ic: bool, json: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// Whether the one rule `body` (its `match:` and the rest) matches `event`.
+    fn rule_matches(body: &str, event: serde_json::Value) -> bool {
+        let files = [crate::rules::RuleFile {
+            path: "t.yaml".into(),
+            text: format!("id: t\ntitle: t\nseverity: low\n{body}"),
+        }];
+        let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
+        assert!(diags.is_empty(), "{diags:?}");
+        let set = set.expect("compiles");
+        let e = Event::from_value(event).expect("an object");
+        set.rule("t").expect("rule t").matches(&e)
+    }
+
+    /// Each `arn_*()` name reads its own part of `arn:partition:service:region:account:resource`.
+    #[test]
+    fn every_arn_function_reads_its_part() {
+        let e =
+            || json!({"userIdentity": {"arn": "arn:aws-cn:iam:cn-north-1:111122223333:role/x"}});
+        for (name, part, other) in [
+            ("arn_partition", "aws-cn", "aws"),
+            ("arn_service", "iam", "sts"),
+            ("arn_region", "cn-north-1", "us-east-1"),
+            ("arn_account", "111122223333", "444455556666"),
+            ("arn_resource", "role/x", "role/y"),
+        ] {
+            let m = |v: &str| format!("match:\n  {name}(userIdentity.arn): '{v}'\n");
+            assert!(rule_matches(&m(part), e()), "{name}");
+            assert!(!rule_matches(&m(other), e()), "{name}");
+        }
+        assert_eq!(ArnPart::from_name("arn_bogus"), None);
+    }
+
+    /// JSON `null` meets `equals: null` and counts as absent for `exists`.
+    #[test]
+    fn null_is_equal_to_null_and_not_present() {
+        let null = || json!({"errorCode": null});
+        assert!(rule_matches("match:\n  errorCode: null\n", null()));
+        assert!(!rule_matches(
+            "match:\n  errorCode: null\n",
+            json!({"errorCode": "X"})
+        ));
+        assert!(rule_matches(
+            "match:\n  errorCode: {exists: false}\n",
+            null()
+        ));
+        assert!(!rule_matches(
+            "match:\n  errorCode: {exists: true}\n",
+            null()
+        ));
+        assert!(rule_matches(
+            "match:\n  errorCode: {exists: true}\n",
+            json!({"errorCode": ""})
+        ));
+    }
+
+    /// `gt`/`gte` read a numeric string wherever it comes from, an ARN's part included.
+    #[test]
+    fn comparisons_read_numeric_text_of_an_arn_part() {
+        let e = || json!({"userIdentity": {"arn": "arn:aws:iam::111122223333:root"}});
+        let m =
+            |op: &str| format!("match:\n  arn_account(userIdentity.arn): {{{op}: 111122223333}}\n");
+        assert!(rule_matches(&m("gte"), e()));
+        assert!(!rule_matches(&m("gt"), e()));
+    }
 
     #[test]
     fn cidr_blocks() {
