@@ -658,6 +658,34 @@ mod tests {
         assert!(!rule_matches(&m("gt"), e()));
     }
 
+    /// A field compared inside `not` or `some` is kept by the decoding that keeps only
+    /// what rules read, so the rule gives the same answer on a live record.
+    #[test]
+    fn fields_compared_inside_not_and_some_survive_pruning() {
+        for (body, event) in [
+            (
+                "match:\n  requestParameters.a: {not: {same_as: requestParameters.b}}\n",
+                json!({"requestParameters": {"a": "x", "b": "x"}}),
+            ),
+            (
+                "match:\n  requestParameters.a: {some: {differs_from: requestParameters.b}}\n",
+                json!({"requestParameters": {"a": ["x"], "b": "x"}}),
+            ),
+        ] {
+            let files = [crate::rules::RuleFile {
+                path: "t.yaml".into(),
+                text: format!("id: t\ntitle: t\nseverity: low\n{body}"),
+            }];
+            let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
+            assert!(diags.is_empty(), "{diags:?}");
+            let set = set.expect("compiles");
+            let pruned = set.keep().parse(event.to_string().as_bytes()).unwrap();
+            assert_eq!(pruned["requestParameters"]["b"], "x", "{body}");
+            let e = Event::from_value(pruned).unwrap();
+            assert!(!set.rule("t").unwrap().matches(&e), "{body}");
+        }
+    }
+
     #[test]
     fn cidr_blocks() {
         let c = Cidr::parse("10.0.0.0/8").unwrap();
