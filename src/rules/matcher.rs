@@ -686,6 +686,58 @@ mod tests {
         }
     }
 
+    /// The one field test of the rule whose `match:` is `m`.
+    fn field_test(m: &str) -> FieldTest {
+        let files = [crate::rules::RuleFile {
+            path: "t.yaml".into(),
+            text: format!("id: t\ntitle: t\nseverity: low\nmatch:\n  {m}\n"),
+        }];
+        let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut cond = set.expect("compiles").rule("t").expect("t").cond.clone();
+        loop {
+            cond = match cond {
+                Cond::Test(t) => return t,
+                Cond::All(mut c) | Cond::Any(mut c) if c.len() == 1 => c.remove(0),
+                other => panic!("not one test: {other:?}"),
+            }
+        }
+    }
+
+    /// The skip gate decides a record on a field's text only for tests that read nothing
+    /// else: not another field (`same_as`, also inside `not`/`some`), not below (`where`).
+    #[test]
+    fn only_tests_of_the_field_alone_are_decided_by_its_text() {
+        let keys = |m: &str| field_test(m).decided_by_text();
+        let path = Some(vec!["requestParameters".to_string(), "a".to_string()]);
+        assert_eq!(keys("requestParameters.a: {not: x}"), path);
+        assert_eq!(keys("requestParameters.a: {some: {prefix: x}}"), path);
+        assert_eq!(keys("requestParameters.a: {same_as: eventName}"), None);
+        assert_eq!(
+            keys("requestParameters.a: {not: {same_as: eventName}}"),
+            None
+        );
+        assert_eq!(
+            keys("requestParameters.a: {some: {same_as: eventName}}"),
+            None
+        );
+        assert_eq!(keys("requestParameters.a: {where: {b: x}}"), None);
+        assert_eq!(keys("requestParameters.a[0]: x"), None);
+    }
+
+    /// On a field's text (or its absence), `not` holds where the inner test does not,
+    /// absent included, as on the record.
+    #[test]
+    fn not_on_text_is_the_opposite_absent_included() {
+        let t = field_test("eventName: {not: A}");
+        assert!(!t.holds_on_text(Some("A")));
+        assert!(t.holds_on_text(Some("B")));
+        assert!(t.holds_on_text(None));
+        let t = field_test("eventName: {not: {prefix: Get}, ignore_case: true}");
+        assert!(!t.holds_on_text(Some("getObject")));
+        assert!(t.holds_on_text(Some("PutObject")));
+    }
+
     #[test]
     fn cidr_blocks() {
         let c = Cidr::parse("10.0.0.0/8").unwrap();
