@@ -738,6 +738,33 @@ mod tests {
         assert!(t.holds_on_text(Some("PutObject")));
     }
 
+    /// `gt`/`gte`/`lt`/`lte` at their bound: only the `e` forms include it.
+    #[test]
+    fn comparisons_include_their_bound_only_with_e() {
+        let at = |op: &str, n: i64| {
+            rule_matches(
+                &format!("match:\n  requestParameters.maxResults: {{{op}: 5}}\n"),
+                json!({"requestParameters": {"maxResults": n}}),
+            )
+        };
+        assert_eq!((at("gt", 5), at("gt", 6)), (false, true));
+        assert_eq!((at("gte", 4), at("gte", 5)), (false, true));
+        assert_eq!((at("lt", 5), at("lt", 4)), (false, true));
+        assert_eq!((at("lte", 6), at("lte", 5)), (false, true));
+    }
+
+    /// On a field's text: `some` needs the field and its inner test; an operator that
+    /// reads another field cannot be decided from the text, so it never rules a record out.
+    #[test]
+    fn some_on_text_needs_the_value_and_undecidable_operators_hold() {
+        let t = field_test("eventName: {some: {prefix: Get}}");
+        assert!(t.holds_on_text(Some("GetObject")));
+        assert!(!t.holds_on_text(Some("PutObject")));
+        assert!(!t.holds_on_text(None));
+        let t = field_test("eventName: {same_as: eventSource}");
+        assert!(t.holds_on_text(Some("x")) && t.holds_on_text(None));
+    }
+
     #[test]
     fn cidr_blocks() {
         let c = Cidr::parse("10.0.0.0/8").unwrap();
