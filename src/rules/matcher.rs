@@ -593,17 +593,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Whether the one rule `body` (its `match:` and the rest) matches `event`.
-    fn rule_matches(body: &str, event: serde_json::Value) -> bool {
+    /// The set of the one rule `t` whose `match:` and the rest are `body`.
+    fn compile(body: &str) -> crate::rules::RuleSet {
         let files = [crate::rules::RuleFile {
             path: "t.yaml".into(),
             text: format!("id: t\ntitle: t\nseverity: low\n{body}"),
         }];
         let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
         assert!(diags.is_empty(), "{diags:?}");
-        let set = set.expect("compiles");
+        set.expect("compiles")
+    }
+
+    /// Whether that rule matches `event`.
+    fn rule_matches(body: &str, event: serde_json::Value) -> bool {
         let e = Event::from_value(event).expect("an object");
-        set.rule("t").expect("rule t").matches(&e)
+        compile(body).rule("t").expect("rule t").matches(&e)
     }
 
     /// Each `arn_*()` name reads its own part of `arn:partition:service:region:account:resource`.
@@ -672,13 +676,7 @@ mod tests {
                 json!({"requestParameters": {"a": ["x"], "b": "x"}}),
             ),
         ] {
-            let files = [crate::rules::RuleFile {
-                path: "t.yaml".into(),
-                text: format!("id: t\ntitle: t\nseverity: low\n{body}"),
-            }];
-            let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
-            assert!(diags.is_empty(), "{diags:?}");
-            let set = set.expect("compiles");
+            let set = compile(body);
             let pruned = set.keep().parse(event.to_string().as_bytes()).unwrap();
             assert_eq!(pruned["requestParameters"]["b"], "x", "{body}");
             let e = Event::from_value(pruned).unwrap();
@@ -688,13 +686,8 @@ mod tests {
 
     /// The one field test of the rule whose `match:` is `m`.
     fn field_test(m: &str) -> FieldTest {
-        let files = [crate::rules::RuleFile {
-            path: "t.yaml".into(),
-            text: format!("id: t\ntitle: t\nseverity: low\nmatch:\n  {m}\n"),
-        }];
-        let (set, diags) = crate::rules::RuleSet::compile(&files, &[], &[], 1_700_000_000);
-        assert!(diags.is_empty(), "{diags:?}");
-        let mut cond = set.expect("compiles").rule("t").expect("t").cond.clone();
+        let set = compile(&format!("match:\n  {m}\n"));
+        let mut cond = set.rule("t").expect("t").cond.clone();
         loop {
             cond = match cond {
                 Cond::Test(t) => return t,
