@@ -376,12 +376,17 @@ mod tests {
         set.unwrap()
     }
 
+    /// Pushes the record `e` into `p`.
+    fn push<S: State>(p: &mut Pipeline<S>, sink: &mut Alerts, e: serde_json::Value) {
+        let item = Item::Record(Event::from_value(e).unwrap());
+        p.push(item, sink, &mut |_, _| {}).unwrap();
+    }
+
     fn run(set: &RuleSet, events: &[serde_json::Value]) -> (Report, Alerts) {
         let mut p = Pipeline::new(set, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
         let mut sink = Alerts::default();
         for e in events {
-            let item = Item::Record(Event::from_value(e.clone()).unwrap());
-            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+            push(&mut p, &mut sink, e.clone());
         }
         p.flush(&mut sink).unwrap();
         (p.report, sink)
@@ -542,8 +547,7 @@ mod tests {
             let mut sink = Alerts::default();
             for name in ["A", "B"] {
                 let e = json!({"eventName":name,"eventTime":"2024-01-01T00:00:00Z","eventID":name});
-                let item = Item::Record(Event::from_value(e).unwrap());
-                p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+                push(&mut p, &mut sink, e);
             }
             p.flush(&mut sink).unwrap();
             let rules: Vec<String> = sink.alerts.iter().map(|a| a.rule_id.clone()).collect();
@@ -591,18 +595,17 @@ mod tests {
         let s = set(&[("a", "match:\n  eventName: A\n")]);
         let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
         let mut sink = Alerts::default();
-        let mut push = |p: &mut Pipeline<Memory>, id: u32, t: &str| {
+        let mut alert = |p: &mut Pipeline<Memory>, id: u32, t: &str| {
             let e = json!({"eventName":"A","eventTime":t,"eventID":format!("e{id}")});
-            let item = Item::Record(Event::from_value(e).unwrap());
-            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+            push(p, &mut sink, e);
             p.flush(&mut sink).unwrap();
         };
         for id in 0..4_095 {
-            push(&mut p, id, "2024-01-01T00:00:00Z");
+            alert(&mut p, id, "2024-01-01T00:00:00Z");
         }
-        push(&mut p, 5_000, "2024-01-03T00:00:00Z");
+        alert(&mut p, 5_000, "2024-01-03T00:00:00Z");
         assert_eq!(p.published.len(), 4_096, "4,096 held: none go");
-        push(&mut p, 5_001, "2024-01-03T00:00:00Z");
+        alert(&mut p, 5_001, "2024-01-03T00:00:00Z");
         assert_eq!(p.published.len(), 2, "the old ones went, the recent stayed");
         assert_eq!(p.report.alerts, 4_097);
     }
@@ -617,8 +620,7 @@ mod tests {
         for i in 0..64 {
             assert_eq!(sink.alerts.len(), 0, "published before hit {i}");
             let e = json!({"eventName":"A","eventTime":"2024-01-01T00:00:00Z","eventID":format!("e{i}")});
-            let item = Item::Record(Event::from_value(e).unwrap());
-            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+            push(&mut p, &mut sink, e);
         }
         assert_eq!(sink.alerts.len(), 64);
     }
@@ -866,9 +868,8 @@ mod tests {
         ];
         let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
         let mut sink = Alerts::default();
-        for e in &events {
-            let item = Item::Record(Event::from_value(e.clone()).unwrap());
-            p.push(item, &mut sink, &mut |_, _| {}).unwrap();
+        for e in events {
+            push(&mut p, &mut sink, e);
         }
         p.flush(&mut sink).unwrap();
         assert_eq!(
