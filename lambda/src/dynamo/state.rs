@@ -43,7 +43,7 @@ pub const ROLLUP_BUCKET: i64 = 300;
 const SETTLE_BUCKETS: i64 = 2;
 /// Most buckets one schedule run reads (a week); older ones have expired anyway.
 const MAX_BUCKETS: i64 = 7 * 86_400 / ROLLUP_BUCKET;
-const _: () = assert!(MAX_BUCKETS == 2_016);
+const _: () = assert!(MAX_BUCKETS * ROLLUP_BUCKET == 7 * 86_400);
 
 /// A window as read in this batch.
 struct Cached {
