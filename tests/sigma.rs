@@ -43,7 +43,12 @@ const REFERENCE_ERRORS: &[(&str, &str)] = &[
 /// Differences that are documented choices, (rule file, trail, why).
 const EXPLAINED: &[(&str, &str, &str)] = &[];
 
+/// `TRAILWATCH_PYTHON` when set (a copy of the tree without `.venv`, as cargo-mutants
+/// makes), else the project's venv, else `python3`.
 fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TRAILWATCH_PYTHON") {
+        return p.into();
+    }
     let venv = root().join(".venv/bin/python3");
     if venv.exists() {
         venv
