@@ -118,7 +118,9 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// A gate for the index's buckets; `None` when there are too many fields to read.
+    /// A gate for the index's buckets; `None` when there are too many fields to read, or
+    /// a test holds on an absent field (the scan decides on the fields it finds, so a
+    /// record lacking one would never be asked).
     pub fn new(
         names: HashSet<String>,
         sources: HashSet<String>,
@@ -126,6 +128,9 @@ impl Gate {
         sources_ci: HashSet<String>,
         tests: Vec<(Vec<String>, FieldTest)>,
     ) -> Option<Gate> {
+        if tests.iter().any(|(_, t)| t.holds_on_text(None)) {
+            return None;
+        }
         let set = |s: HashSet<String>| s.into_iter().collect::<Names>();
         let mut g = Gate {
             names: set(names),
@@ -178,11 +183,6 @@ impl Gate {
         (slots <= MAX_SLOTS && !clash).then_some(g)
     }
 
-    /// Whether a record with these fields may be matched by some rule.
-    fn wanted(&self, slots: &[Option<&str>; MAX_SLOTS]) -> bool {
-        (0..MAX_SLOTS).any(|s| self.wants(s, slots[s]))
-    }
-
     /// Whether slot `s` having value `v` is enough for some rule to be a candidate (each
     /// slot decides on its own, so a scan can stop at the first that does).
     fn wants(&self, s: usize, v: Option<&str>) -> bool {
@@ -219,7 +219,9 @@ pub fn scan(text: &str, gate: &Gate) -> Scan {
         i: 0,
     };
     let mut slots = [None; MAX_SLOTS];
-    if c.record(gate, &mut slots).is_none() || gate.wanted(&slots) {
+    // `record` stops at the first field some rule wants; a field it never found is
+    // absent, on which no name, source or gate test holds (see `Gate::new`).
+    if c.record(gate, &mut slots).is_none() {
         return Scan::Parse;
     }
     let field = |s: usize| slots[s].unwrap_or("").as_bytes();

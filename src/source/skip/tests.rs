@@ -310,25 +310,35 @@ fn rules_the_gate_cannot_decide_turn_it_off() {
     assert!(set.unwrap().gate().is_none(), "a path three keys deep");
 }
 
-#[test]
-fn special_bytes_are_found_at_every_offset() {
-    // Bytes next to the special ones (and their high-bit twins, as in UTF-8) are not.
-    let plain = [
-        b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc, 0xff, 0x20,
-    ];
-    for len in 0..40 {
-        let filler: Vec<u8> = (0..len).map(|i| plain[i % plain.len()]).collect();
-        assert_eq!(special(&filler), None, "{filler:?}");
-        for at in 0..len {
-            for b in [b'"', b'\\', 0, 0x1f, b'\n', b'\t'] {
-                let mut v = filler.clone();
-                v[at] = b;
-                // A second special byte later does not hide the first.
-                if at + 3 < len {
-                    v[at + 3] = b'"';
-                }
-                assert_eq!(special(&v), Some(at), "{v:?}");
-            }
-        }
+/// The one field test of a rule whose match is `m`.
+fn only_test(m: &str) -> FieldTest {
+    let text = format!("id: x\ntitle: t\nseverity: low\nmatch:\n  {m}\n");
+    let (set, diags) = RuleSet::compile(
+        &[RuleFile {
+            path: "x.yaml".into(),
+            text,
+        }],
+        &[],
+        &[],
+        0,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    match &set.unwrap().rules()[0].cond {
+        crate::rules::matcher::Cond::Test(t) => t.clone(),
+        c => panic!("not one test: {c:?}"),
     }
+}
+
+#[test]
+fn a_gate_refuses_a_test_that_holds_on_an_absent_field() {
+    let gate = |m: &str| {
+        let none = HashSet::new;
+        let test = (vec!["errorCode".to_string()], only_test(m));
+        Gate::new(none(), none(), none(), none(), vec![test])
+    };
+    assert!(gate("errorCode: AccessDenied").is_some());
+    assert!(
+        gate("errorCode: {exists: false}").is_none(),
+        "the scan would skip the records lacking errorCode"
+    );
 }
