@@ -342,3 +342,26 @@ fn a_gate_refuses_a_test_that_holds_on_an_absent_field() {
         "the scan would skip the records lacking errorCode"
     );
 }
+
+#[test]
+fn special_bytes_are_found_at_every_offset() {
+    // Bytes next to the special ones (and their high-bit twins, as in UTF-8) are not.
+    let plain = [
+        b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc, 0xff, 0x20,
+    ];
+    for len in 0..40 {
+        let filler: Vec<u8> = (0..len).map(|i| plain[i % plain.len()]).collect();
+        assert_eq!(special(&filler), None, "{filler:?}");
+        for at in 0..len {
+            for b in [b'"', b'\\', 0, 0x1f, b'\n', b'\t'] {
+                let mut v = filler.clone();
+                v[at] = b;
+                // A second special byte later does not hide the first.
+                if at + 3 < len {
+                    v[at + 3] = b'"';
+                }
+                assert_eq!(special(&v), Some(at), "{v:?}");
+            }
+        }
+    }
+}
