@@ -147,9 +147,13 @@ fn anything_unusual_is_left_to_the_full_parse() {
         r#"{"event\u004eame":"ConsoleLogin"}"#,
         r#"{"eventName":"GetObject","eventTime":"2024-01-01T00:00:00\u005a"}"#,
         r#"{"eventName":"GetObject","userIdentity":{"typ\u0065":"Root"}}"#,
-        // A read key twice (a parse keeps the last), or a read object twice.
+        // A read key twice (a parse keeps the last), or a read object twice, even when
+        // no value is wanted.
         r#"{"eventName":"GetObject","eventName":"ConsoleLogin"}"#,
         r#"{"eventName":"GetObject","userIdentity":{},"userIdentity":{"type":"Root"}}"#,
+        r#"{"eventName":"GetObject","eventName":"ListBuckets"}"#,
+        r#"{"eventName":"GetObject","userIdentity":{},"userIdentity":{}}"#,
+        r#"{"eventName":"GetObject","userIdentity":{"type":"IAMUser","type":"IAMUser"}}"#,
         // Read fields that are not strings, an object that is a string (paths enter the
         // JSON a string holds).
         r#"{"eventName":7}"#,
@@ -363,5 +367,43 @@ fn special_bytes_are_found_at_every_offset() {
                 assert_eq!(special(&v), Some(at), "{v:?}");
             }
         }
+    }
+}
+
+#[test]
+fn escapes_and_empty_objects_where_nothing_is_read_are_skipped() {
+    let set = set();
+    for text in [
+        r#"{"eventName":"GetObject","userAgent":"caf\u00e9 \u00E9 \"q\" \\ \/ \b\f\n\r\t"}"#,
+        r#"{"eventName":"GetObject","requestParameters":{"k\u0065y":["\u2603",{}]}}"#,
+        r#"{"eventName":"GetObject","userIdentity":{}}"#,
+        r#"{"eventName":"GetObject","userIdentity":{ },"x":[ ],"y":{ }}"#,
+    ] {
+        assert!(skips(&set, text), "{text}");
+    }
+}
+
+#[test]
+fn nesting_is_passed_over_up_to_the_depth_limit_and_no_further() {
+    let set = set();
+    // The top-level member's value is at depth 1: `levels` containers put the innermost
+    // value at depth `levels + 1`.
+    let arrays = |levels: usize| {
+        format!(
+            r#"{{"eventName":"GetObject","x":{}1{}}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    let objects = |levels: usize| {
+        format!(
+            r#"{{"eventName":"GetObject","x":{}1{}}}"#,
+            r#"{"a":"#.repeat(levels),
+            "}".repeat(levels)
+        )
+    };
+    for nest in [arrays, objects] {
+        assert!(skips(&set, &nest(MAX_DEPTH - 1)), "{}", nest(MAX_DEPTH - 1));
+        assert_eq!(check(&set, &nest(MAX_DEPTH)), Scan::Parse);
     }
 }
