@@ -19,6 +19,9 @@ mod sigma;
 pub mod spec;
 pub mod yaml;
 
+#[cfg(test)]
+mod tests;
+
 pub use diag::{Diagnostic, Level};
 pub use load::{bundled, read_dir, RuleDir, RuleFile};
 

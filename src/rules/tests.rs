@@ -1,0 +1,88 @@
+//! The rule's own small contracts: severities, sequences, failed calls, tags, aliases.
+
+use super::*;
+use serde_json::json;
+
+fn compile(text: &str) -> RuleSet {
+    let file = RuleFile {
+        path: "x.yaml".into(),
+        text: text.into(),
+    };
+    let (set, diags) = RuleSet::compile(&[file], &[], &[], 0);
+    assert!(diags.iter().all(|d| d.level != diag::Level::Error), "{diags:?}");
+    set.unwrap()
+}
+
+fn event(v: serde_json::Value) -> Event {
+    Event::from_value(v).unwrap()
+}
+
+#[test]
+fn every_severity_name_parses_to_itself() {
+    for name in Severity::NAMES {
+        assert_eq!(
+            Severity::parse(name).map(|s| s.to_string()).as_deref(),
+            Some(*name)
+        );
+    }
+    assert_eq!(Severity::parse("Info"), None);
+    assert_eq!(Severity::parse("warning"), None);
+}
+
+const SEQUENCE: &str = "id: s\ntitle: t\nseverity: low\nsequence:\n  window: 15m\n  ordered: false\n  need: NEED\n  steps:\n    - {name: a, count: 3, match: {eventName: A}}\n    - {name: b, match: {eventName: B}}\n    - {name: c, count: 2, match: {eventName: C}}\n";
+
+fn sequence(need: usize) -> Sequence {
+    let set = compile(&SEQUENCE.replace("NEED", &need.to_string()));
+    let th = set.rules()[0].threshold.clone().unwrap();
+    th.sequence.unwrap()
+}
+
+#[test]
+fn a_sequence_needs_at_least_its_cheapest_steps_events() {
+    // Steps of 3, 1 and 2 events: any two need 1 + 2, all three 6.
+    assert_eq!(sequence(2).min_events(), 3);
+    assert_eq!(sequence(3).min_events(), 6);
+    let seq = sequence(2);
+    let named = |name: &str| seq.step_of(&event(json!({"eventName": name})));
+    assert_eq!(named("A"), Some(0));
+    assert_eq!(named("B"), Some(1));
+    assert_eq!(named("C"), Some(2));
+    assert_eq!(named("D"), None);
+}
+
+#[test]
+fn on_failure_severity_applies_to_failed_calls_only() {
+    let set = compile("id: f\ntitle: t\nseverity: low\non_failure: {severity: high}\nmatch:\n  eventName: DeleteTrail\n");
+    let rule = &set.rules()[0];
+    let ok = event(json!({"eventName": "DeleteTrail"}));
+    let denied = event(json!({"eventName": "DeleteTrail", "errorCode": "AccessDenied"}));
+    assert_eq!(rule.severity_for(&ok), Severity::Low);
+    assert_eq!(rule.severity_for(&denied), Severity::High);
+}
+
+#[test]
+fn sigma_rules_are_indexed_ignoring_case_and_native_rules_are_not() {
+    let native = compile("id: n\ntitle: t\nseverity: low\nmatch:\n  eventName: ConsoleLogin\n");
+    assert!(!native.rules()[0].index_ignores_case());
+    let sigma = compile("title: t\nid: 5f0b8d4e-1c2a-4b3d-9e8f-0a1b2c3d4e5f\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: ConsoleLogin}\n  condition: sel\nlevel: low\n");
+    assert!(sigma.rules()[0].index_ignores_case());
+}
+
+#[test]
+fn tags_name_attack_techniques_and_cis_controls() {
+    let set = compile("id: g\ntitle: t\nseverity: low\ntags: [attack.defense_evasion, attack.t1562.008, attack.t1078, securityhub.cloudwatch.5, cis.4.5, other]\nmatch:\n  eventName: StopLogging\n");
+    let rule = &set.rules()[0];
+    assert_eq!(rule.attack_techniques(), ["T1562.008", "T1078"]);
+    assert_eq!(rule.cis_controls(), ["CloudWatch.5", "CIS 4.5"]);
+}
+
+#[test]
+fn a_set_keeps_the_account_aliases_it_was_given() {
+    let (aliases, problems) =
+        crate::aliases::AccountAliases::parse(&["111122223333=prod".to_string()]);
+    assert!(problems.is_empty());
+    let set = compile("id: a\ntitle: t\nseverity: low\nmatch:\n  eventName: X\n");
+    assert_eq!(set.aliases().get("111122223333"), None);
+    let set = set.with_aliases(aliases);
+    assert_eq!(set.aliases().get("111122223333"), Some("prod"));
+}
