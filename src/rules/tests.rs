@@ -9,7 +9,10 @@ fn compile(text: &str) -> RuleSet {
         text: text.into(),
     };
     let (set, diags) = RuleSet::compile(&[file], &[], &[], 0);
-    assert!(diags.iter().all(|d| d.level != diag::Level::Error), "{diags:?}");
+    assert!(
+        diags.iter().all(|d| d.level != diag::Level::Error),
+        "{diags:?}"
+    );
     set.unwrap()
 }
 

@@ -378,8 +378,17 @@ fn escapes_and_empty_objects_where_nothing_is_read_are_skipped() {
         r#"{"eventName":"GetObject","requestParameters":{"k\u0065y":["\u2603",{}]}}"#,
         r#"{"eventName":"GetObject","userIdentity":{}}"#,
         r#"{"eventName":"GetObject","userIdentity":{ },"x":[ ],"y":{ }}"#,
+        // Numbers serde_json keeps exactly: signs, fractions, zero, up to 15 digits.
+        r#"{"eventName":"GetObject","x":[-12,-0.5,0,0.25,123456789012345,1234567.12345678]}"#,
     ] {
         assert!(skips(&set, text), "{text}");
+    }
+    // Sixteen digits may not be exact: the full parse decides.
+    for text in [
+        r#"{"eventName":"GetObject","x":1234567890123456}"#,
+        r#"{"eventName":"GetObject","x":-12345678.12345678}"#,
+    ] {
+        assert_eq!(check(&set, text), Scan::Parse, "{text}");
     }
 }
 
