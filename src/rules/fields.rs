@@ -163,4 +163,32 @@ mod tests {
         assert!(e.contains("did you mean 'type'"), "{e}");
         assert!(chk("eventName.x").is_err());
     }
+
+    #[test]
+    fn each_known_object_checks_its_own_keys() {
+        for (path, hint) in [
+            ("resources[*].arn", "ARN"),
+            ("tlsDetails.tlsVersoin", "tlsVersion"),
+            ("userIdentity.sessionContext.atributes", "attributes"),
+            (
+                "userIdentity.sessionContext.attributes.mfaAuthenticatd",
+                "mfaAuthenticated",
+            ),
+            (
+                "userIdentity.sessionContext.sessionIssuer.userNam",
+                "userName",
+            ),
+        ] {
+            let e = chk(path).unwrap_err();
+            assert!(e.contains(&format!("did you mean '{hint}'")), "{path}: {e}");
+        }
+        for path in [
+            "resources[*].accountId",
+            "tlsDetails.cipherSuite",
+            "userIdentity.sessionContext.attributes.creationDate",
+            "userIdentity.sessionContext.webIdFederationData.federatedProvider",
+        ] {
+            assert!(chk(path).is_ok(), "{path}");
+        }
+    }
 }
