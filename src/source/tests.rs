@@ -333,3 +333,42 @@ fn concatenated_records_files_are_read_in_turn() {
     assert!(r.is_err());
     assert_eq!(out.names, ["A"]);
 }
+
+#[test]
+fn records_no_rule_wants_are_unwanted_in_place_and_through_the_splitter() {
+    let rule = crate::rules::RuleFile {
+        path: "x.yaml".into(),
+        text: "id: x\ntitle: t\nseverity: low\nmatch:\n  eventName: A\n".into(),
+    };
+    let (set, diags) = crate::rules::RuleSet::compile(&[rule], &[], &[], 0);
+    assert!(diags.is_empty(), "{diags:?}");
+    let set = set.unwrap();
+    let limits = Limits {
+        keep: Some(std::sync::Arc::new(set.keep())),
+        gate: set.gate(),
+        ..Limits::default()
+    };
+    let doc = format!(r#"{{"Records":[{REC}, {{"eventName":"B"}}, {REC}, {{"eventName":"C"}}]}}"#);
+    // A large buffer holds every record whole (parsed in place); a few bytes at a time
+    // none is (the splitter cuts each out): the same items either way.
+    for cap in [1 << 16, 7] {
+        let mut names = Vec::new();
+        let r = decode(
+            io::BufReader::with_capacity(cap, doc.as_bytes()),
+            &limits,
+            &mut |i| {
+                names.push(match i {
+                    Item::Record(e) => e.event_name().unwrap_or("-").to_string(),
+                    Item::Unwanted(_) => "(unwanted)".into(),
+                    Item::Malformed { reason, .. } => reason,
+                })
+            },
+        );
+        assert_eq!(r.unwrap(), Format::Records);
+        assert_eq!(
+            names,
+            ["A", "(unwanted)", "A", "(unwanted)"],
+            "buffer {cap}"
+        );
+    }
+}
