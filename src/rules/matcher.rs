@@ -610,6 +610,30 @@ mod tests {
         compile(body).rule("t").expect("rule t").matches(&e)
     }
 
+    #[test]
+    fn prefix_suffix_and_contains_each_look_at_their_own_end() {
+        let arn = |v: &str| json!({"eventName": "X", "userIdentity": {"arn": v}});
+        for (op, hits, misses) in [
+            ("prefix", "arn:aws:iam::1:role/x", "x/arn:aws:iam::1:role"),
+            ("suffix", "x/arn:aws:iam", "arn:aws:iam::1:role/x"),
+            ("contains", "x/arn:aws:iam/y", "arn:aws:ia"),
+        ] {
+            let body = format!("match:\n  userIdentity.arn: {{{op}: 'arn:aws:iam'}}\n");
+            assert!(rule_matches(&body, arn(hits)), "{op} {hits}");
+            assert!(!rule_matches(&body, arn(misses)), "{op} {misses}");
+        }
+    }
+
+    #[test]
+    fn bounds_may_be_fractions() {
+        let body = "match:\n  requestParameters.n: {gt: 1.5, lte: 2.5}\n";
+        let n = |v: f64| json!({"eventName": "X", "requestParameters": {"n": v}});
+        assert!(!rule_matches(body, n(1.5)));
+        assert!(rule_matches(body, n(1.6)));
+        assert!(rule_matches(body, n(2.5)));
+        assert!(!rule_matches(body, n(2.6)));
+    }
+
     /// Each `arn_*()` name reads its own part of `arn:partition:service:region:account:resource`.
     #[test]
     fn every_arn_function_reads_its_part() {

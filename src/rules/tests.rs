@@ -89,3 +89,31 @@ fn a_set_keeps_the_account_aliases_it_was_given() {
     let set = set.with_aliases(aliases);
     assert_eq!(set.aliases().get("111122223333"), Some("prod"));
 }
+
+#[test]
+fn a_misspelt_combinator_is_named_as_one_but_a_dotted_path_as_a_field() {
+    let errors = |m: &str| {
+        let text = format!("id: c\ntitle: t\nseverity: low\nmatch:\n  {m}\n");
+        let (_, diags) = RuleSet::compile(
+            &[RuleFile {
+                path: "c.yaml".into(),
+                text,
+            }],
+            &[],
+            &[],
+            0,
+        );
+        diags
+            .into_iter()
+            .map(|d| d.message)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let e = errors("alll: [{eventName: X}]");
+    assert!(
+        e.contains("unknown key 'alll' (did you mean 'all'?)"),
+        "{e}"
+    );
+    let e = errors("al.l: x");
+    assert!(!e.contains("unknown key") && e.contains("'al'"), "{e}");
+}
