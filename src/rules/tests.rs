@@ -90,25 +90,27 @@ fn a_set_keeps_the_account_aliases_it_was_given() {
     assert_eq!(set.aliases().get("111122223333"), Some("prod"));
 }
 
+/// The messages of a rule whose match is `m`, one per line.
+fn errors(m: &str) -> String {
+    let text = format!("id: c\ntitle: t\nseverity: low\nmatch:\n  {m}\n");
+    let (_, diags) = RuleSet::compile(
+        &[RuleFile {
+            path: "c.yaml".into(),
+            text,
+        }],
+        &[],
+        &[],
+        0,
+    );
+    diags
+        .into_iter()
+        .map(|d| d.message)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn a_misspelt_combinator_is_named_as_one_but_a_dotted_path_as_a_field() {
-    let errors = |m: &str| {
-        let text = format!("id: c\ntitle: t\nseverity: low\nmatch:\n  {m}\n");
-        let (_, diags) = RuleSet::compile(
-            &[RuleFile {
-                path: "c.yaml".into(),
-                text,
-            }],
-            &[],
-            &[],
-            0,
-        );
-        diags
-            .into_iter()
-            .map(|d| d.message)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     let e = errors("alll: [{eventName: X}]");
     assert!(
         e.contains("unknown key 'alll' (did you mean 'all'?)"),
@@ -116,4 +118,34 @@ fn a_misspelt_combinator_is_named_as_one_but_a_dotted_path_as_a_field() {
     );
     let e = errors("al.l: x");
     assert!(!e.contains("unknown key") && e.contains("'al'"), "{e}");
+}
+
+#[test]
+fn lists_of_values_refuse_nulls_and_texts_refuse_booleans() {
+    let e = errors("eventName: {one_of: [a, null]}");
+    assert!(e.contains("list items must be values, found null"), "{e}");
+    for m in [
+        "eventName: {prefix: [a, true]}",
+        "eventName: {suffix: null}",
+    ] {
+        let e = errors(m);
+        assert!(
+            e.contains("takes text or a list of texts, found"),
+            "{m}: {e}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_operator_suggests_a_nested_field_only_when_it_would_be_one() {
+    let e = errors("userIdentity: {type: Root}");
+    assert!(
+        e.contains("for the nested field write `userIdentity.type: …`"),
+        "{e}"
+    );
+    let e = errors("userIdentity: {'a b': x}");
+    assert!(
+        e.contains("unknown operator 'a b'") && !e.contains("nested field"),
+        "{e}"
+    );
 }
