@@ -372,3 +372,34 @@ fn records_no_rule_wants_are_unwanted_in_place_and_through_the_splitter() {
         );
     }
 }
+
+#[test]
+fn a_record_that_is_not_an_object_is_named_alike_when_pruned() {
+    let doc = r#"{"Records":[true, 7, -1, 1.5, "s", "e\n", null, [1], {"eventName":"A"}]}"#;
+    let reasons = |keep: bool| {
+        let limits = Limits {
+            keep: keep.then(|| std::sync::Arc::new(prune::Keep::of(&[]))),
+            ..Limits::default()
+        };
+        let (r, out) = run_with(doc.as_bytes(), &limits);
+        assert_eq!(r.unwrap(), Format::Records);
+        assert_eq!(out.names, ["A"]);
+        out.malformed
+            .into_iter()
+            .map(|(_, why)| why)
+            .collect::<Vec<_>>()
+    };
+    let found = |kind: &str| format!("a record must be a JSON object, found {kind}");
+    let want = [
+        found("a boolean"),
+        found("a number"),
+        found("a number"),
+        found("a number"),
+        found("a string"),
+        found("a string"),
+        found("null"),
+        found("an array"),
+    ];
+    assert_eq!(reasons(false), want);
+    assert_eq!(reasons(true), want);
+}
