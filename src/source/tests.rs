@@ -403,3 +403,114 @@ fn a_record_that_is_not_an_object_is_named_alike_when_pruned() {
     assert_eq!(reasons(false), want);
     assert_eq!(reasons(true), want);
 }
+
+/// Names, malformed positions and reasons of `input` read `cap` bytes at a time.
+fn read_in(input: &[u8], cap: usize, limits: &Limits) -> (Result<Format, String>, Out) {
+    let mut out = Out {
+        names: vec![],
+        malformed: vec![],
+    };
+    let r = decode(
+        io::BufReader::with_capacity(cap, input),
+        limits,
+        &mut |i| match i {
+            Item::Record(e) => out.names.push(e.event_name().unwrap_or("-").to_string()),
+            Item::Unwanted(_) => out.names.push("(unwanted)".into()),
+            Item::Malformed { at, reason } => out.malformed.push((at, reason)),
+        },
+    );
+    (r.map_err(|e| e.to_string()), out)
+}
+
+#[test]
+fn a_record_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not() {
+    let big = format!(
+        r#"{{"eventVersion":"1.08","eventName":"A","pad":"{}"}}"#,
+        "x".repeat(300)
+    );
+    let doc = format!(r#"{{"Records":[{big},{REC}]}}"#);
+    for keep in [false, true] {
+        // The whole file in one buffer (records parsed in place) and a few bytes at a time
+        // (the splitter).
+        for cap in [1 << 16, 7] {
+            let limits = |max_record: usize| Limits {
+                max_record,
+                keep: keep.then(|| std::sync::Arc::new(prune::Keep::of(&[]))),
+                ..Limits::default()
+            };
+            let (r, out) = read_in(doc.as_bytes(), cap, &limits(big.len()));
+            assert_eq!(r, Ok(Format::Records));
+            assert_eq!(out.names, ["A", "A"], "cap {cap}, pruned {keep}");
+            let (_, out) = read_in(doc.as_bytes(), cap, &limits(big.len() - 1));
+            assert_eq!(out.names, ["A"], "cap {cap}, pruned {keep}");
+            let why = &out.malformed[0].1;
+            assert!(
+                why.contains(&format!("record of {} bytes exceeds", big.len())),
+                "{why}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_eventbridge_record_of_exactly_the_size_limit_is_read_and_one_byte_more_is_not() {
+    let detail = r#"{"eventVersion":"1.08","eventName":"A","n":[1,"two",{"k":null}]}"#;
+    let doc = format!(r#"{{"detail-type":"AWS API Call via CloudTrail","detail":{detail}}}"#);
+    let limits = |max_record: usize| Limits {
+        max_record,
+        ..Limits::default()
+    };
+    let (r, out) = run_with(doc.as_bytes(), &limits(detail.len()));
+    assert_eq!(r.unwrap(), Format::EventBridge);
+    assert_eq!(out.names, ["A"]);
+    let (r, out) = run_with(doc.as_bytes(), &limits(detail.len() - 1));
+    assert_eq!(r.unwrap(), Format::EventBridge);
+    assert!(out.names.is_empty());
+    let why = &out.malformed[0].1;
+    assert!(
+        why.contains(&format!("record of {} bytes exceeds", detail.len())),
+        "{why}"
+    );
+}
+
+#[test]
+fn what_counts_as_a_record() {
+    for (doc, record) in [
+        (r#"{"eventVersion":"1.08"}"#, true),
+        (
+            r#"{"eventName":"A","eventTime":"2024-01-01T00:00:00Z"}"#,
+            true,
+        ),
+        (r#"{"eventName":"A","userIdentity":{}}"#, true),
+        (r#"{"eventName":"A","detail-type":"x"}"#, false),
+        (
+            r#"{"eventVersion":"1.08","eventName":"A","detail-type":"x"}"#,
+            true,
+        ),
+        (r#"{"eventName":"A"}"#, false),
+        (
+            r#"{"userIdentity":{},"eventTime":"2024-01-01T00:00:00Z"}"#,
+            false,
+        ),
+    ] {
+        let (r, _) = run(doc.as_bytes());
+        assert_eq!(r.is_ok_and(|f| f == Format::Record), record, "{doc}");
+    }
+}
+
+#[test]
+fn ndjson_judges_the_file_by_its_first_line_and_counts_lines_to_the_end() {
+    let other = r#"{"name":"not a record"}"#;
+    let (r, _) = run(format!("{other}\n{REC}\n").as_bytes());
+    assert!(matches!(r, Err(DecodeError::NotCloudTrail(_))), "{r:?}");
+    // Forty lines read a few bytes at a time: the bad ones keep their numbers.
+    let mut lines: Vec<String> = (0..40).map(|_| REC.to_string()).collect();
+    lines[1] = other.to_string();
+    lines[36] = "{\"eventName\": nope}".to_string();
+    let doc = lines.join("\n");
+    let (r, out) = read_in(doc.as_bytes(), 64, &Limits::default());
+    assert_eq!(r, Ok(Format::Ndjson));
+    assert_eq!(out.names.len(), 38);
+    let at: Vec<&Position> = out.malformed.iter().map(|(at, _)| at).collect();
+    assert_eq!(at, [&Position::Line(2), &Position::Line(37)]);
+}
