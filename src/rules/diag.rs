@@ -80,10 +80,6 @@ impl Diags {
             message,
         })
     }
-
-    pub fn has_errors(&self) -> bool {
-        self.list.iter().any(|d| d.level == Level::Error)
-    }
 }
 
 /// ` (did you mean 'x'?)` when a candidate is close to `word`, else an empty string.
@@ -150,6 +146,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn edit_distance_counts_insertions_deletions_changes_and_swaps() {
+        for (a, b, d) in [
+            ("abc", "abc", 0),
+            ("", "abc", 3),
+            ("abc", "", 3),
+            ("ab", "xy", 2),
+            ("kitten", "sitting", 3),
+            ("abc", "acb", 1),
+            ("title", "titel", 1),
+            ("abcd", "badc", 2),
+        ] {
+            assert_eq!(distance(a, b), d, "{a} {b}");
+        }
+    }
+
+    #[test]
     fn suggests_close_words_only() {
         assert_eq!(
             did_you_mean("equal", ["equals", "one_of"]),
@@ -163,6 +175,12 @@ mod tests {
         assert_eq!(did_you_mean("titel", ["title"]), " (did you mean 'title'?)");
         assert_eq!(did_you_mean("hgih", ["high"]), " (did you mean 'high'?)");
         assert_eq!(did_you_mean("arn", ["all", "any", "not"]), "");
+        // One edit per three letters: two edits are too many for five letters.
+        assert_eq!(did_you_mean("tixxe", ["title"]), "");
+        assert_eq!(
+            did_you_mean("tixxeee", ["titleee"]),
+            " (did you mean 'titleee'?)"
+        );
         assert_eq!(
             did_you_mean("group", ["group_by", "count", "window"]),
             " (did you mean 'group_by'?)"
