@@ -514,3 +514,72 @@ fn ndjson_judges_the_file_by_its_first_line_and_counts_lines_to_the_end() {
     let at: Vec<&Position> = out.malformed.iter().map(|(at, _)| at).collect();
     assert_eq!(at, [&Position::Line(2), &Position::Line(37)]);
 }
+
+/// A reader that gives `ok` bytes of `data`, then fails with `kind`.
+struct Failing {
+    data: Vec<u8>,
+    at: usize,
+    kind: io::ErrorKind,
+}
+
+impl io::Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.data.len() {
+            return Err(io::Error::new(self.kind, "cut"));
+        }
+        let n = buf.len().min(self.data.len() - self.at).min(16);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failed_read_stays_an_io_error_and_bad_content_is_broken_input() {
+    let doc = format!(r#"{{"Records":[{REC},{REC}"#);
+    let read = |kind| {
+        let input = Failing {
+            data: doc.clone().into_bytes(),
+            at: 0,
+            kind,
+        };
+        decode(
+            io::BufReader::with_capacity(16, input),
+            &Limits::default(),
+            &mut |_| {},
+        )
+    };
+    // A dropped connection: a retry may cure it.
+    assert!(matches!(
+        read(io::ErrorKind::ConnectionReset),
+        Err(DecodeError::Io(_))
+    ));
+    for kind in [
+        io::ErrorKind::UnexpectedEof,
+        io::ErrorKind::InvalidData,
+        io::ErrorKind::InvalidInput,
+    ] {
+        assert!(
+            matches!(read(kind), Err(DecodeError::Broken { .. })),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn formats_are_named_for_people() {
+    for (f, name) in [
+        (Format::Records, "CloudTrail Records file"),
+        (Format::Array, "JSON array of records"),
+        (Format::Ndjson, "NDJSON"),
+        (
+            Format::CloudWatchLogs,
+            "CloudWatch Logs subscription payload",
+        ),
+        (Format::CloudWatchControl, "CloudWatch Logs control message"),
+        (Format::EventBridge, "EventBridge event"),
+        (Format::Record, "single record"),
+    ] {
+        assert_eq!(f.to_string(), name);
+    }
+}
