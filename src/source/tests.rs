@@ -583,3 +583,23 @@ fn formats_are_named_for_people() {
         assert_eq!(f.to_string(), name);
     }
 }
+
+#[test]
+fn a_cut_object_is_broken_input_unless_it_has_lines() {
+    let cut = r#"{"eventVersion":"1.08","eventName":"A""#;
+    let (r, out) = run(cut.as_bytes());
+    assert!(matches!(r, Err(DecodeError::Broken { .. })), "{r:?}");
+    assert!(out.names.is_empty());
+    // With lines it is NDJSON whose first line is cut: the later lines are read.
+    let (r, out) = run(format!("{cut}\n{REC}\n").as_bytes());
+    assert_eq!(r.unwrap(), Format::Ndjson);
+    assert_eq!(out.names, ["A"]);
+    assert_eq!(out.malformed[0].0, Position::Line(1));
+    // Past the envelope cap it is not read as lines.
+    let limits = Limits {
+        max_envelope: cut.len(),
+        ..Limits::default()
+    };
+    let (r, _) = run_with(format!("{cut}\n{REC}\n").as_bytes(), &limits);
+    assert!(r.is_err(), "{r:?}");
+}
