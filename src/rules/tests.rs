@@ -149,3 +149,55 @@ fn an_unknown_operator_suggests_a_nested_field_only_when_it_would_be_one() {
         "{e}"
     );
 }
+
+/// The messages of a whole rule file.
+fn file_errors(text: &str) -> String {
+    let file = RuleFile {
+        path: "c.yaml".into(),
+        text: text.into(),
+    };
+    let (_, diags) = RuleSet::compile(&[file], &[], &[], 0);
+    diags
+        .into_iter()
+        .map(|d| d.message)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const HEAD: &str = "id: c\ntitle: t\nseverity: low\nmatch:\n  eventName: X\n";
+
+#[test]
+fn text_fields_take_numbers_as_text_and_refuse_blank_text() {
+    let set = compile(&format!("{HEAD}description: 12\n"));
+    assert_eq!(set.rules()[0].description, "12");
+    let e = file_errors(&format!("{HEAD}description: '  '\n"));
+    assert!(e.contains("description must be non-empty text"), "{e}");
+}
+
+#[test]
+fn a_wrong_value_is_shown_as_written() {
+    for (v, shown) in [
+        ("'5'", "\"5\" (quoted, so it is text; remove the quotes)"),
+        ("5", "found '5'"),
+        ("nope", "found 'nope'"),
+        ("'nope'", "found 'nope'"),
+        ("[a]", "found a list"),
+    ] {
+        let e = file_errors(&format!("{HEAD}on_failure: {v}\n"));
+        assert!(e.contains(shown), "{v}: {e}");
+    }
+}
+
+#[test]
+fn durations_reach_a_year_and_no_further() {
+    let rule = |cooldown: &str| {
+        format!("id: c\ntitle: t\nseverity: low\nmatch:\n  eventName: X\ndedup:\n  key: [eventID]\n  cooldown: {cooldown}\n")
+    };
+    assert_eq!(file_errors(&rule("366d")), "");
+    assert_eq!(file_errors(&rule("2d")), "");
+    assert!(
+        file_errors(&rule("367d")).contains("366d"),
+        "{}",
+        file_errors(&rule("367d"))
+    );
+}
