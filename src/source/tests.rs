@@ -602,4 +602,15 @@ fn a_cut_object_is_broken_input_unless_it_has_lines() {
     };
     let (r, _) = run_with(format!("{cut}\n{REC}\n").as_bytes(), &limits);
     assert!(r.is_err(), "{r:?}");
+    // An input that ends exactly at the cap is past it.
+    let lines = format!("{cut}\n{REC}");
+    let at_cap = |max_envelope: usize| {
+        let limits = Limits {
+            max_envelope,
+            ..Limits::default()
+        };
+        run_with(lines.as_bytes(), &limits).0
+    };
+    assert!(at_cap(lines.len()).is_err());
+    assert_eq!(at_cap(lines.len() + 1).unwrap(), Format::Ndjson);
 }
