@@ -614,3 +614,18 @@ fn a_cut_object_is_broken_input_unless_it_has_lines() {
     assert!(at_cap(lines.len()).is_err());
     assert_eq!(at_cap(lines.len() + 1).unwrap(), Format::Ndjson);
 }
+
+#[test]
+fn one_record_then_blank_lines_is_a_record_and_two_on_a_line_are_refused() {
+    let (r, out) = run(format!("{REC}\n\n  \n\n").as_bytes());
+    assert_eq!(r.unwrap(), Format::Record);
+    assert_eq!(out.names, ["A"]);
+    let (r, out) = run(format!("{REC} {REC}\n").as_bytes());
+    match r {
+        Err(DecodeError::Broken { reason, .. }) => {
+            assert_eq!(reason, "unexpected data after the first JSON value")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(out.names.is_empty());
+}
