@@ -629,3 +629,45 @@ fn one_record_then_blank_lines_is_a_record_and_two_on_a_line_are_refused() {
     }
     assert!(out.names.is_empty());
 }
+
+#[test]
+fn an_unexpected_byte_is_shown_as_a_character_only_when_printable() {
+    assert_eq!(
+        split::SplitError::Unexpected(b'x').to_string(),
+        "unexpected character 'x'"
+    );
+    assert_eq!(
+        split::SplitError::Unexpected(0x01).to_string(),
+        "unexpected byte 0x01"
+    );
+}
+
+#[test]
+fn scalars_and_lines_of_exactly_the_size_limit_are_read_and_one_byte_more_is_not() {
+    let limits = |max_record: usize| Limits {
+        max_record,
+        ..Limits::default()
+    };
+    for cap in [1 << 16, 3] {
+        let doc = r#"{"Records":[12345]}"#;
+        let (_, out) = read_in(doc.as_bytes(), cap, &limits(5));
+        assert!(
+            out.malformed[0].1.contains("found a number"),
+            "{:?}",
+            out.malformed
+        );
+        let (_, out) = read_in(doc.as_bytes(), cap, &limits(4));
+        assert!(
+            out.malformed[0].1.contains("record of 5 bytes exceeds"),
+            "{:?}",
+            out.malformed
+        );
+    }
+    let doc = format!("{REC}\n{REC}\n");
+    let (r, out) = read_in(doc.as_bytes(), 16, &limits(REC.len()));
+    assert_eq!(r, Ok(Format::Ndjson));
+    assert_eq!(out.names, ["A", "A"]);
+    let (_, out) = read_in(doc.as_bytes(), 16, &limits(REC.len() - 1));
+    assert!(out.names.is_empty());
+    assert_eq!(out.malformed.len(), 2, "{:?}", out.malformed);
+}
