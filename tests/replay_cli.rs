@@ -8,6 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// One test at a time: a file just written and made executable is "busy" (ETXTBSY) while
+/// a child another test forked meanwhile still holds its write descriptor, before exec.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A copy of `trailwatch` in a folder of its own (so nothing is found beside it by chance).
 fn trailwatch_in(dir: &Path) -> PathBuf {
     let exe = dir.join("trailwatch");
@@ -45,6 +52,7 @@ fn run(exe: &Path, path: &str, args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn replay_and_scan_s3_reach_trailwatch_replay_with_the_arguments_as_typed() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let exe = trailwatch_in(dir.path());
     let log = dir.path().join("args");
@@ -82,6 +90,7 @@ fn replay_and_scan_s3_reach_trailwatch_replay_with_the_arguments_as_typed() {
 
 #[test]
 fn found_on_path_when_not_beside_the_executable() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let bin = tempfile::tempdir().unwrap();
     let exe = trailwatch_in(dir.path());
@@ -97,6 +106,7 @@ fn found_on_path_when_not_beside_the_executable() {
 
 #[test]
 fn without_trailwatch_replay_the_error_says_how_to_install_it() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let exe = trailwatch_in(dir.path());
     for args in [&["replay", "--help"][..], &["scan", "s3://trail-logs"][..]] {
