@@ -302,3 +302,139 @@ impl Alert {
         s
     }
 }
+
+/// A failed root sign-in alert with every field set, for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> Alert {
+    Alert {
+        rule_id: "root-adjacent-login-failure".into(),
+        title: "Failed console sign-in by Root\narn:aws:iam::111122223333:root — from 192.0.2.1"
+            .into(),
+        severity: Severity::High,
+        account_id: Some("111122223333".into()),
+        account_alias: None,
+        account_aliases: BTreeMap::new(),
+        region: Some("us-east-1".into()),
+        count: 1,
+        event_ids: vec!["e-1".into()],
+        first_seen: Some("2024-05-01T10:00:00Z".into()),
+        last_seen: Some("2024-05-01T10:00:00Z".into()),
+        group: BTreeMap::new(),
+        fingerprint: "0123456789abcdef".into(),
+        event_name: Some("ConsoleLogin".into()),
+        event_source: Some("signin.amazonaws.com".into()),
+        actor: Actor {
+            kind: Some("Root".into()),
+            arn: Some("arn:aws:iam::111122223333:root".into()),
+            account_id: None,
+            mfa: Some("No".into()),
+        },
+        source_ips: vec!["192.0.2.1".into()],
+        user_agent: Some("Mozilla/5.0".into()),
+        outcome: "failure",
+        error_code: None,
+        error_message: Some("Failed authentication".into()),
+        description: "A root sign-in failed.".into(),
+        runbook: Some("Call the owner.".into()),
+        references: vec![],
+        tags: vec![],
+        falsepositives: vec![],
+        follow_up_of: None,
+        principals: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aliases(entries: &[&str]) -> AccountAliases {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        let (aliases, problems) = AccountAliases::parse(&entries);
+        assert!(problems.is_empty(), "{problems:?}");
+        aliases
+    }
+
+    /// The sample with an assumed role of 444455556666 acting in 111122223333, a group
+    /// naming 777788889999, and 222233334444 only in the error message.
+    fn cross_account() -> Alert {
+        let mut a = sample();
+        a.actor.arn = Some("arn:aws:sts::444455556666:assumed-role/ops/alice".into());
+        a.group
+            .insert("recipientAccountId".into(), "777788889999".into());
+        a.error_message = Some("denied by 222233334444".into());
+        a.source_ips = vec!["192.0.2.1".into(), "198.51.100.7".into()];
+        a
+    }
+
+    #[test]
+    fn accounts_are_named_wherever_the_alert_mentions_them() {
+        let mut a = cross_account();
+        a.name_accounts(&aliases(&[
+            "111122223333=prod",
+            "444455556666=ops",
+            "777788889999=logs",
+            "222233334444=audit",
+            "999999999999=unused",
+        ]));
+        assert_eq!(a.account_alias.as_deref(), Some("prod"));
+        let named: Vec<(&str, &str)> = a
+            .account_aliases
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("111122223333", "prod"),
+                ("222233334444", "audit"),
+                ("444455556666", "ops"),
+                ("777788889999", "logs")
+            ]
+        );
+        // Only the error message names 222233334444: it is shown apart.
+        assert_eq!(a.other_named_accounts(), [("222233334444", "audit")]);
+
+        // Naming again with no aliases forgets the old names.
+        a.name_accounts(&AccountAliases::default());
+        assert_eq!(a.account_alias, None);
+        assert!(a.account_aliases.is_empty());
+        assert!(a.other_named_accounts().is_empty());
+    }
+
+    #[test]
+    fn a_value_is_kept_whole_with_each_alias_once() {
+        let mut a = cross_account();
+        a.name_accounts(&aliases(&["111122223333=prod", "444455556666=prod"]));
+        assert_eq!(
+            a.named("111122223333 and 444455556666 and 111122223333"),
+            "111122223333 and 444455556666 and 111122223333 (prod)"
+        );
+        assert_eq!(a.named("555566667777"), "555566667777");
+    }
+
+    #[test]
+    fn text_shows_group_other_accounts_and_ips_only_when_there_are_some() {
+        let mut a = cross_account();
+        a.name_accounts(&aliases(&["222233334444=audit", "777788889999=logs"]));
+        let text = a.to_text();
+        assert!(
+            text.contains("\n  from    192.0.2.1, 198.51.100.7  Mozilla/5.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  group   recipientAccountId=777788889999 (logs)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  also    222233334444 (audit)\n"),
+            "{text}"
+        );
+
+        let mut plain = sample();
+        plain.source_ips.clear();
+        let text = plain.to_text();
+        assert!(text.contains("\n  from    -  Mozilla/5.0\n"), "{text}");
+        assert!(!text.contains("group") && !text.contains("also"), "{text}");
+    }
+}

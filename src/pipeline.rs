@@ -419,6 +419,93 @@ mod tests {
         );
     }
 
+    /// A dedup key deduplicates records that hold it; a record lacking a key field alerts
+    /// on its own (rules/README.md, `dedup`).
+    #[test]
+    fn records_without_the_dedup_key_alert_on_their_own() {
+        let s = set(&[(
+            "d",
+            "match:\n  eventName: A\ndedup:\n  key: [sharedEventID]\n",
+        )]);
+        let ev = |id: &str, shared: Option<&str>| {
+            let mut e = json!({"eventName":"A","eventTime":"2024-01-01T00:00:00Z","eventID":id});
+            if let Some(k) = shared {
+                e["sharedEventID"] = json!(k);
+            }
+            e
+        };
+        let (r, sink) = run(
+            &s,
+            &[
+                ev("1", Some("k")),
+                ev("2", Some("k")),
+                ev("3", None),
+                ev("4", None),
+            ],
+        );
+        let ids: Vec<&str> = sink
+            .alerts
+            .iter()
+            .map(|a| a.event_ids[0].as_str())
+            .collect();
+        assert_eq!(ids, ["1", "3", "4"]);
+        assert_eq!(r.deduplicated, 1);
+    }
+
+    /// `distinct` counts values of its field; a match without the field is ignored, not
+    /// counted as one more value.
+    #[test]
+    fn distinct_ignores_matches_without_its_field() {
+        let s = set(&[(
+            "spray",
+            "match:\n  eventName: A\nthreshold:\n  count: 2\n  window: 10m\n  distinct: sourceIPAddress\n",
+        )]);
+        let ev = |i: u32, ip: Option<&str>| {
+            let mut e = json!({"eventName":"A","eventTime":format!("2024-01-01T00:00:0{i}Z"),"eventID":format!("e{i}")});
+            if let Some(ip) = ip {
+                e["sourceIPAddress"] = json!(ip);
+            }
+            e
+        };
+        let (_, sink) = run(&s, &[ev(1, Some("192.0.2.1")), ev(2, None), ev(3, None)]);
+        assert!(sink.alerts.is_empty(), "{:?}", sink.alerts);
+        let (_, sink) = run(
+            &s,
+            &[
+                ev(1, Some("192.0.2.1")),
+                ev(2, None),
+                ev(3, Some("192.0.2.2")),
+            ],
+        );
+        assert_eq!(sink.alerts.len(), 1);
+    }
+
+    /// `since` and `until` each bound the range alone; with neither, every record counts.
+    #[test]
+    fn either_end_of_the_range_bounds_it_alone() {
+        let s = set(&[("a", "match:\n  eventName: A\n")]);
+        let t0 = crate::event::parse_time("2024-01-01T00:00:00Z").unwrap();
+        let events: Vec<_> = (0..4)
+            .map(|i| json!({"eventName":"A","eventTime":format!("2024-01-01T00:00:0{i}Z"),"eventID":format!("e{i}")}))
+            .collect();
+        for (since, until, evaluated) in [
+            (Some(t0 + 1), None, 3),
+            (None, Some(t0 + 1), 2),
+            (Some(t0 + 1), Some(t0 + 2), 2),
+            (None, None, 4),
+        ] {
+            let mut p = Pipeline::new(&s, Memory::new(DEFAULT_HORIZON), DEFAULT_HORIZON);
+            p.set_range(since, until);
+            let mut sink = Alerts::default();
+            for e in &events {
+                push(&mut p, &mut sink, e.clone());
+            }
+            p.flush(&mut sink).unwrap();
+            assert_eq!(sink.alerts.len(), evaluated, "{since:?}..{until:?}");
+            assert_eq!(p.report.outside_range, 4 - evaluated as u64);
+        }
+    }
+
     /// A record no rule can match is still counted, and its copy is a duplicate.
     #[test]
     fn unwanted_records_are_counted_and_their_copies_found() {

@@ -291,49 +291,7 @@ pub fn sns_message(alert: &Alert, now: i64) -> SnsMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::Actor;
-    use crate::rules::Severity;
-    use std::collections::BTreeMap;
-
-    fn alert() -> Alert {
-        Alert {
-            rule_id: "root-adjacent-login-failure".into(),
-            title:
-                "Failed console sign-in by Root\narn:aws:iam::111122223333:root — from 192.0.2.1"
-                    .into(),
-            severity: Severity::High,
-            account_id: Some("111122223333".into()),
-            account_alias: None,
-            account_aliases: BTreeMap::new(),
-            region: Some("us-east-1".into()),
-            count: 1,
-            event_ids: vec!["e-1".into()],
-            first_seen: Some("2024-05-01T10:00:00Z".into()),
-            last_seen: Some("2024-05-01T10:00:00Z".into()),
-            group: BTreeMap::new(),
-            fingerprint: "0123456789abcdef".into(),
-            event_name: Some("ConsoleLogin".into()),
-            event_source: Some("signin.amazonaws.com".into()),
-            actor: Actor {
-                kind: Some("Root".into()),
-                arn: Some("arn:aws:iam::111122223333:root".into()),
-                account_id: None,
-                mfa: Some("No".into()),
-            },
-            source_ips: vec!["192.0.2.1".into()],
-            user_agent: Some("Mozilla/5.0".into()),
-            outcome: "failure",
-            error_code: None,
-            error_message: Some("Failed authentication".into()),
-            description: "A root sign-in failed.".into(),
-            runbook: Some("Call the owner.".into()),
-            references: vec![],
-            tags: vec![],
-            falsepositives: vec![],
-            follow_up_of: None,
-            principals: vec![],
-        }
-    }
+    use crate::alert::sample as alert;
 
     fn at(t: &str) -> i64 {
         crate::event::parse_time(t).unwrap()
@@ -396,6 +354,16 @@ mod tests {
             "{s}"
         );
         assert!(subject(&alert()).starts_with("[HIGH] Failed console sign-in by Root arn:aws"));
+    }
+
+    #[test]
+    fn subjects_of_99_chars_are_whole_and_longer_ones_cut_to_99() {
+        let mut a = alert();
+        // "[HIGH] " is 7 characters.
+        a.title = "x".repeat(92);
+        assert_eq!(subject(&a), format!("[HIGH] {}", "x".repeat(92)));
+        a.title = "x".repeat(93);
+        assert_eq!(subject(&a), format!("[HIGH] {}...", "x".repeat(89)));
     }
 
     #[test]
