@@ -95,34 +95,31 @@ fn or_dash(o: &Option<String>) -> &str {
     o.as_deref().unwrap_or("-")
 }
 
-/// Lines joined with line breaks, as many as fit in `max` characters; a line that does
-/// not fit ends the text with a mark saying so (a line is never cut, so no code span or
+/// Lines joined with line breaks when they fit in `max` characters; otherwise as many as
+/// leave room for a mark saying the text was cut (a line is never cut, so no code span or
 /// link is left open).
 fn fit(lines: &[String], max: usize) -> String {
     const MARK: &str = "… [cut: see the email or the alert JSON]";
-    let mut out = String::new();
+    let whole = lines.join("\n");
+    if whole.chars().count() <= max {
+        return whole;
+    }
+    // What the kept lines may take, beside a line break and the mark.
+    let Some(room) = max.checked_sub(MARK.chars().count() + 1) else {
+        return MARK.to_string();
+    };
+    let mut kept: Vec<&str> = Vec::new();
     let mut used = 0;
-    for (i, l) in lines.iter().enumerate() {
-        let n = l.chars().count() + usize::from(i > 0);
-        let room = if i + 1 < lines.len() {
-            max.saturating_sub(MARK.chars().count() + 1)
-        } else {
-            max
-        };
+    for l in lines {
+        let n = l.chars().count() + usize::from(!kept.is_empty());
         if used + n > room {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(MARK);
-            return out;
+            break;
         }
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(l);
+        kept.push(l);
         used += n;
     }
-    out
+    kept.push(MARK);
+    kept.join("\n")
 }
 
 /// `eventType`: the rule id in Chatbot's notification-type alphabet.
@@ -705,5 +702,59 @@ mod tests {
         assert_eq!(event_type("sigma:4db6_x"), "sigma-4db6-x");
         assert_eq!(event_type("__"), "--");
         assert_eq!(event_type(""), "trailwatch-alert");
+    }
+
+    /// `fit` keeps every line when they all fit in `max`; otherwise the most lines that
+    /// leave room for the mark, then the mark: never more than `max` characters (from the
+    /// mark's own length up), never a line cut. Checked against that rule for every `max`
+    /// around each boundary.
+    #[test]
+    fn fit_keeps_whole_lines_up_to_the_limit_and_marks_the_cut() {
+        const MARK: &str = "… [cut: see the email or the alert JSON]";
+        let m = MARK.chars().count();
+        let join = |ls: &[String]| ls.join("\n").chars().count();
+        for lens in [
+            vec![3, m + 5],
+            vec![10, 4, 7],
+            vec![m, 1, m],
+            vec![1],
+            vec![0, m, 2],
+        ] {
+            let lines: Vec<String> = lens.iter().map(|&n| "é".repeat(n)).collect();
+            for max in m..join(&lines) + m + 3 {
+                let expected = if join(&lines) <= max {
+                    lines.join("\n")
+                } else {
+                    let k = (0..lines.len())
+                        .rev()
+                        .find(|&k| k == 0 || join(&lines[..k]) + 1 + m <= max)
+                        .unwrap_or(0);
+                    let mut out = lines[..k].join("\n");
+                    if k > 0 {
+                        out.push('\n');
+                    }
+                    out + MARK
+                };
+                assert_eq!(fit(&lines, max), expected, "{lens:?} in {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn prose_closes_no_span_it_did_not_cut() {
+        assert_eq!(prose("run `aws iam", 100), "run `aws iam");
+        assert_eq!(prose("run `aws iam list-users` now", 15), "run… [cut]");
+        assert_eq!(prose("a < b", 100), "a &lt; b");
+    }
+
+    #[test]
+    fn values_are_followed_by_the_aliases_of_the_accounts_they_name() {
+        let mut a = crate::alert::sample();
+        assert_eq!(named(&a, "111122223333"), "`111122223333`");
+        let (aliases, _) = crate::aliases::AccountAliases::parse(&["111122223333=prod<1>".into()]);
+        a.name_accounts(&aliases);
+        assert_eq!(named(&a, "111122223333"), "`111122223333` (prod&lt;1&gt;)");
+        assert_eq!(or_dash(&None), "-");
+        assert_eq!(or_dash(&Some("eu-west-1".into())), "eu-west-1");
     }
 }

@@ -528,7 +528,7 @@ mod tests {
             "https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/a%2Fb%20c"
         );
         assert_eq!(history_link(&a), None, "one event: no history link");
-        a.count = 12;
+        a.count = 2;
         a.event_name = Some("GetSecretValue".into());
         assert_eq!(
             history_link(&a).unwrap(),
