@@ -757,4 +757,46 @@ mod tests {
         assert_eq!(or_dash(&None), "-");
         assert_eq!(or_dash(&Some("eu-west-1".into())), "eu-west-1");
     }
+
+    /// The description of `a`, as Slack gets it.
+    fn description(a: &Alert) -> String {
+        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
+        chatbot(a, now)["content"]["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Each list in the description shows up to its limit and counts the rest.
+    #[test]
+    fn lists_show_their_limit_and_count_the_rest() {
+        let mut a = crate::alert::sample();
+        a.principals = (1..=5).map(|i| format!("p{i}")).collect();
+        a.source_ips = (1..=10).map(|i| format!("192.0.2.{i}")).collect();
+        a.event_ids = (1..=5).map(|i| format!("e{i}")).collect();
+        a.count = 5;
+        let d = description(&a);
+        assert!(d.contains("*Who:* `p1`, `p2`, `p3`, `p4`, `p5`\n"), "{d}");
+        assert!(d.contains("`192.0.2.10` · `Mozilla/5.0`"), "{d}");
+        assert!(
+            d.contains("*Events (5):* `e1`, `e2`, `e3`, `e4`, `e5`\n"),
+            "{d}"
+        );
+        assert!(!d.contains("more"), "{d}");
+        assert!(d.contains("Open the first event in CloudTrail"), "{d}");
+
+        a.principals.push("p6".into());
+        a.source_ips.push("192.0.2.11".into());
+        a.event_ids.push("e6".into());
+        a.count = 7;
+        let d = description(&a);
+        assert!(d.contains("`p5` and 1 more\n"), "{d}");
+        assert!(!d.contains("`p6`") && !d.contains("192.0.2.11"), "{d}");
+        assert!(d.contains("`192.0.2.10` and 1 more · `Mozilla/5.0`"), "{d}");
+        assert!(d.contains("`e5` and 2 more\n"), "{d}");
+
+        a.count = 1;
+        a.event_ids.truncate(1);
+        assert!(description(&a).contains("Open the event in CloudTrail"));
+    }
 }
