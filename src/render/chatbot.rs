@@ -799,4 +799,85 @@ mod tests {
         a.event_ids.truncate(1);
         assert!(description(&a).contains("Open the event in CloudTrail"));
     }
+
+    /// Every limit of the schema: a value at the limit passes, one more fails there.
+    #[test]
+    fn values_at_each_limit_pass_and_one_more_fails() {
+        let text = |n: usize| json!("x".repeat(n));
+        let texts = |n: usize, len: usize| json!(vec!["x".repeat(len); n]);
+        let context = |n: usize, len: usize| {
+            let m: Map<String, Value> = (0..n).map(|i| (format!("k{i}"), text(len))).collect();
+            Value::Object(m)
+        };
+        // Five steps of 597 characters: 3,000 with the three each one is counted for.
+        let steps = |extra: usize| {
+            let mut v = vec!["x".repeat(DESCRIPTION_MAX / NEXT_STEPS_MAX - 3); NEXT_STEPS_MAX];
+            v[0].push_str(&"x".repeat(extra));
+            json!(v)
+        };
+        let cases = [
+            ("content.title", text(TITLE_MAX), text(TITLE_MAX + 1)),
+            (
+                "content.description",
+                text(DESCRIPTION_MAX),
+                text(DESCRIPTION_MAX + 1),
+            ),
+            ("content.nextSteps", steps(0), steps(1)),
+            (
+                "content.nextSteps",
+                texts(NEXT_STEPS_MAX, 1),
+                texts(NEXT_STEPS_MAX + 1, 1),
+            ),
+            (
+                "content.keywords",
+                texts(KEYWORDS_MAX, KEYWORD_MAX_CHARS),
+                texts(KEYWORDS_MAX + 1, 1),
+            ),
+            (
+                "content.keywords[0]",
+                texts(1, KEYWORD_MAX_CHARS),
+                texts(1, KEYWORD_MAX_CHARS + 1),
+            ),
+            (
+                "metadata.threadId",
+                text(THREAD_ID_MAX),
+                text(THREAD_ID_MAX + 1),
+            ),
+            ("metadata.summary", text(SUMMARY_MAX), text(SUMMARY_MAX + 1)),
+            (
+                "metadata.eventType",
+                text(EVENT_TYPE_MAX),
+                text(EVENT_TYPE_MAX + 1),
+            ),
+            (
+                "metadata.relatedResources",
+                texts(RELATED_MAX, RELATED_MAX_CHARS),
+                texts(RELATED_MAX + 1, 1),
+            ),
+            (
+                "metadata.relatedResources[0]",
+                texts(1, RELATED_MAX_CHARS),
+                texts(1, RELATED_MAX_CHARS + 1),
+            ),
+            (
+                "metadata.additionalContext",
+                context(CONTEXT_MAX, CONTEXT_VALUE_MAX),
+                context(CONTEXT_MAX + 1, 1),
+            ),
+            (
+                "metadata.additionalContext.k0",
+                context(1, CONTEXT_VALUE_MAX),
+                context(1, CONTEXT_VALUE_MAX + 1),
+            ),
+        ];
+        for (at, ok, over) in cases {
+            let path = at.split(['[', '.']).take(2).collect::<Vec<_>>().join(".");
+            assert_eq!(check(&with(&path, ok)), Vec::<String>::new(), "{at}");
+            let p = check(&with(&path, over));
+            assert!(
+                p.len() == 1 && p[0].starts_with(&format!("{at}: ")),
+                "{at}: {p:?}"
+            );
+        }
+    }
 }
