@@ -232,4 +232,61 @@ mod tests {
         );
         assert_eq!(steps("Ask. 2. Not a list."), "Ask. 2. Not a list.");
     }
+
+    #[test]
+    fn a_word_that_ends_at_column_72_stays_on_its_line() {
+        let fits = format!("{} {}", "a".repeat(60), "b".repeat(11));
+        assert_eq!(wrap(&fits, "", ""), format!("{fits}\n"));
+        let over = format!("{} {}", "a".repeat(60), "b".repeat(12));
+        assert_eq!(
+            wrap(&over, "", "  "),
+            format!("{}\n  {}\n", "a".repeat(60), "b".repeat(12))
+        );
+    }
+
+    /// The text of `a`, reported seven minutes after the sample's event.
+    fn email(a: &Alert) -> String {
+        text(a, parse_time("2024-05-01T10:07:00Z").unwrap())
+    }
+
+    #[test]
+    fn optional_sections_show_only_when_there_is_something_to_say() {
+        let mut a = crate::alert::sample();
+        let plain = email(&a);
+        for absent in [
+            "Group:",
+            "Also:",
+            "listed of",
+            "All ConsoleLogin",
+            "to 2024",
+        ] {
+            assert!(!plain.contains(absent), "{absent}: {plain}");
+        }
+        assert!(
+            plain.contains("\nReported: 2024-05-01 10:07:00 UTC, 7 minutes after the last event\n")
+        );
+
+        a.group.insert("sourceIPAddress".into(), "192.0.2.1".into());
+        a.error_message = Some("denied by 222233334444".into());
+        let (aliases, _) = crate::aliases::AccountAliases::parse(&["222233334444=audit".into()]);
+        a.name_accounts(&aliases);
+        a.event_ids = vec!["e1".into(), "e2".into()];
+        a.count = 3;
+        a.last_seen = Some("2024-05-01T10:06:00Z".into());
+        a.falsepositives = vec!["A locked-out admin".into()];
+        let busy = email(&a);
+        for present in [
+            "\nGroup: sourceIPAddress=192.0.2.1\n",
+            "\nAlso:  account 222233334444 (audit)\n",
+            "\n  e1\n  e2\n  (2 listed of 3)\n",
+            "\nAll ConsoleLogin events (event history):\nhttps://",
+            "\n       to 2024-05-01 10:06:00 UTC (1 minute ago)\n",
+            "\nKnown false positives:\n- A locked-out admin\n",
+            "1 minute after the last event\n",
+        ] {
+            assert!(busy.contains(present), "{present:?}: {busy}");
+        }
+        a.count = 2;
+        assert!(!email(&a).contains("listed of"));
+    }
 }
