@@ -880,4 +880,66 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn keywords_related_resources_and_next_steps_follow_the_alert() {
+        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
+        let mut a = crate::alert::sample();
+        let m = chatbot(&a, now);
+        assert_eq!(
+            m["content"]["keywords"],
+            json!(["HIGH", "111122223333", "us-east-1"])
+        );
+        assert_eq!(
+            m["content"]["nextSteps"].as_array().unwrap().len(),
+            2,
+            "{m}"
+        );
+
+        a.account_alias = Some("prod".into());
+        a.falsepositives = vec!["a drill".into(), "a test".into()];
+        let arn = |n: usize| format!("arn:aws:iam::111122223333:role/r{n}");
+        a.group = (0..12).map(|n| (format!("k{n:02}"), arn(n % 11))).collect();
+        a.group.insert("ip".into(), "192.0.2.1".into());
+        a.actor.arn = Some(arn(0));
+        let m = chatbot(&a, now);
+        assert_eq!(
+            m["content"]["keywords"],
+            json!(["HIGH", "prod", "us-east-1"])
+        );
+        assert_eq!(
+            m["content"]["nextSteps"][1],
+            "Known false positives: a drill; a test"
+        );
+        // The actor's ARN first, then the group's ARNs, each once, at most ten.
+        let related: Vec<String> = (0..RELATED_MAX).map(arn).collect();
+        assert_eq!(m["metadata"]["relatedResources"], json!(related));
+        assert_eq!(check(&m), Vec::<String>::new());
+    }
+
+    #[test]
+    fn titles_are_cut_after_escaping_to_fit_the_header() {
+        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
+        let mut a = crate::alert::sample();
+        let prefix = ":rotating_light: ";
+        a.title = "x".repeat(TITLE_MAX - prefix.chars().count());
+        let title = |a: &Alert| {
+            chatbot(a, now)["content"]["title"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(title(&a), format!("{prefix}{}", a.title));
+        a.title.push('x');
+        let t = title(&a);
+        assert_eq!(t.chars().count(), TITLE_MAX, "{t}");
+        assert!(t.ends_with("… [cut]"), "{t}");
+        // Each `&` takes five characters once escaped, and none is cut in half.
+        a.title = "&".repeat(100);
+        let t = title(&a);
+        assert!(
+            t.chars().count() <= TITLE_MAX && t.ends_with("&amp;… [cut]"),
+            "{t}"
+        );
+    }
 }
