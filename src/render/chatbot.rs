@@ -942,4 +942,24 @@ mod tests {
             "{t}"
         );
     }
+
+    #[test]
+    fn console_links_of_every_partition_are_allowed_and_no_other_host() {
+        for host in [
+            "eu-west-1.console.aws.amazon.com",
+            "console.amazonaws.cn",
+            "console.amazonaws-us-gov.com",
+        ] {
+            assert!(
+                is_console_url(&format!("https://{host}/cloudtrailv2/home#/events")),
+                "{host}"
+            );
+            assert!(!is_console_url(&format!("http://{host}/")), "{host}");
+            assert!(
+                !is_console_url(&format!("https://{host}.evil.example/")),
+                "{host}"
+            );
+            assert!(!is_console_url(&format!("https://{host}/a b")), "{host}");
+        }
+    }
 }
