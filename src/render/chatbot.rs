@@ -95,11 +95,13 @@ fn or_dash(o: &Option<String>) -> &str {
     o.as_deref().unwrap_or("-")
 }
 
+/// What [`fit`] ends a cut text with.
+const MARK: &str = "… [cut: see the email or the alert JSON]";
+
 /// Lines joined with line breaks when they fit in `max` characters; otherwise as many as
 /// leave room for a mark saying the text was cut (a line is never cut, so no code span or
 /// link is left open).
 fn fit(lines: &[String], max: usize) -> String {
-    const MARK: &str = "… [cut: see the email or the alert JSON]";
     let whole = lines.join("\n");
     if whole.chars().count() <= max {
         return whole;
@@ -710,7 +712,6 @@ mod tests {
     /// around each boundary.
     #[test]
     fn fit_keeps_whole_lines_up_to_the_limit_and_marks_the_cut() {
-        const MARK: &str = "… [cut: see the email or the alert JSON]";
         let m = MARK.chars().count();
         let join = |ls: &[String]| ls.join("\n").chars().count();
         for lens in [
@@ -758,10 +759,14 @@ mod tests {
         assert_eq!(or_dash(&Some("eu-west-1".into())), "eu-west-1");
     }
 
+    /// Seven minutes after the sample alert's event.
+    fn now() -> i64 {
+        crate::event::parse_time("2024-05-01T10:07:00Z").unwrap()
+    }
+
     /// The description of `a`, as Slack gets it.
     fn description(a: &Alert) -> String {
-        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
-        chatbot(a, now)["content"]["description"]
+        chatbot(a, now())["content"]["description"]
             .as_str()
             .unwrap()
             .to_string()
@@ -883,9 +888,8 @@ mod tests {
 
     #[test]
     fn keywords_related_resources_and_next_steps_follow_the_alert() {
-        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
         let mut a = crate::alert::sample();
-        let m = chatbot(&a, now);
+        let m = chatbot(&a, now());
         assert_eq!(
             m["content"]["keywords"],
             json!(["HIGH", "111122223333", "us-east-1"])
@@ -902,7 +906,7 @@ mod tests {
         a.group = (0..12).map(|n| (format!("k{n:02}"), arn(n % 11))).collect();
         a.group.insert("ip".into(), "192.0.2.1".into());
         a.actor.arn = Some(arn(0));
-        let m = chatbot(&a, now);
+        let m = chatbot(&a, now());
         assert_eq!(
             m["content"]["keywords"],
             json!(["HIGH", "prod", "us-east-1"])
@@ -919,12 +923,11 @@ mod tests {
 
     #[test]
     fn titles_are_cut_after_escaping_to_fit_the_header() {
-        let now = crate::event::parse_time("2024-05-01T10:07:00Z").unwrap();
         let mut a = crate::alert::sample();
         let prefix = ":rotating_light: ";
         a.title = "x".repeat(TITLE_MAX - prefix.chars().count());
         let title = |a: &Alert| {
-            chatbot(a, now)["content"]["title"]
+            chatbot(a, now())["content"]["title"]
                 .as_str()
                 .unwrap()
                 .to_string()
