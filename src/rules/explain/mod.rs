@@ -61,12 +61,10 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// A number as written in YAML: Rust prints `5.0` as `5` and never uses an exponent, so
+/// only the sign of zero needs care (`-0` reads as a typo).
 fn number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        n.to_string()
-    }
+    (n + 0.0).to_string()
 }
 
 /// `"x"` for one value, `any of ["x", "y"]` for several.

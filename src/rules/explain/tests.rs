@@ -447,3 +447,51 @@ fn describing_not_and_where_shows_what_is_inside() {
         "{place}"
     );
 }
+
+#[test]
+fn numbers_read_as_written() {
+    for (n, text) in [
+        (5.0, "5"),
+        (1.5, "1.5"),
+        (-2.25, "-2.25"),
+        (-0.0, "0"),
+        (1e15, "1000000000000000"),
+        (1e20, "100000000000000000000"),
+    ] {
+        assert_eq!(number(n), text, "{n:?}");
+    }
+}
+
+#[test]
+fn value_lists_count_what_they_do_not_show() {
+    let items: Vec<String> = (0..=SHOWN_VALUES).map(|i| i.to_string()).collect();
+    let list = |n: usize| quoted_list(items.iter().take(n).map(String::as_str), n);
+    let all = list(SHOWN_VALUES);
+    assert!(!all.contains("in all"), "{all}");
+    assert!(
+        all.ends_with(&format!("\"{}\"]", SHOWN_VALUES - 1)),
+        "{all}"
+    );
+    let one_more = list(SHOWN_VALUES + 1);
+    assert!(
+        one_more.ends_with(&format!(
+            "\"{}\", … {} in all]",
+            SHOWN_VALUES - 1,
+            SHOWN_VALUES + 1
+        )),
+        "{one_more}"
+    );
+}
+
+#[test]
+fn a_disabled_rule_says_so_and_an_enabled_one_says_nothing() {
+    let on = text::rule(&describe(&set("match: {eventName: X}\n").rules()[0]));
+    assert!(!on.contains("enabled:"), "{on}");
+    let off = text::rule(&describe(
+        &set("enabled: false\nmatch: {eventName: X}\n").rules()[0],
+    ));
+    assert!(
+        off.contains("enabled:    false (it never evaluates live records"),
+        "{off}"
+    );
+}
