@@ -314,3 +314,6 @@ fn rule(meta: Meta, file: &str, cond: super::matcher::Cond) -> Rule {
         tests: meta.tests,
     }
 }
+
+#[cfg(test)]
+mod tests;
