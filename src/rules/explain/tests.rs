@@ -495,3 +495,83 @@ fn a_disabled_rule_says_so_and_an_enabled_one_says_nothing() {
         "{off}"
     );
 }
+
+const NESTED: &str = concat!(
+    "match:\n",
+    "  eventName: A\n",
+    "  any:\n",
+    "    - sourceIPAddress: 192.0.2.1\n",
+    "    - not: {userAgent: x}\n",
+    "  resources[*]: {where: {type: T}}\n",
+);
+
+#[test]
+fn nested_conditions_read_as_an_indented_tree() {
+    let out = text::rule(&describe(&set(NESTED).rules()[0]));
+    let want = concat!(
+        "match:\n",
+        "  all of:\n",
+        "    eventName: equals \"A\"\n",
+        "    any of:\n",
+        "      sourceIPAddress: equals \"192.0.2.1\"\n",
+        "      not:\n",
+        "        userAgent: equals \"x\"\n",
+        "    resources[*]: where an element meets the condition\n",
+        "      type: equals \"T\"\n",
+        "suppress:   none\n",
+    );
+    assert!(out.ends_with(want), "{out}");
+}
+
+#[test]
+fn a_record_reads_as_its_heading_its_copy_line_and_each_rule() {
+    let s = set(NESTED);
+    let e = ev(json!({
+        "eventName": "A", "eventSource": "s.amazonaws.com", "eventTime": "2024-01-01T00:00:00Z",
+        "eventID": "e1", "sourceIPAddress": "192.0.2.9", "userAgent": "x",
+        "resources": [{"type": "T"}]
+    }));
+    let miss = record_trace(&s, &e, 2, Some(1), None);
+    let head = concat!(
+        "record 2: A (s.amazonaws.com) at 2024-01-01T00:00:00Z, eventID e1\n",
+        "  a copy of record 1 (same eventID, eventTime, eventName and recipientAccountId): scan drops it before any rule sees it\n",
+    );
+    let why = "none of 2 alternatives held: sourceIPAddress: found \"192.0.2.9\", expected equals \"192.0.2.1\" | not: the inner condition held (userAgent: found \"x\" (equals \"x\"))";
+    assert_eq!(
+        text::record_summary(&miss),
+        format!(
+            "{head}  matches: none\n  no match (1 candidate):\n    r: {why}\n  the index skipped 0 rules (their eventName or eventSource cannot match)\n"
+        )
+    );
+    let detail = text::record_detail(&miss);
+    let tree = concat!(
+        "  condition:\n",
+        "    ✗ all of:\n",
+        "      ✓ eventName: found \"A\"; equals \"A\"\n",
+        "      ✗ any of:\n",
+        "        ✗ sourceIPAddress: found \"192.0.2.9\", expected equals \"192.0.2.1\"\n",
+        "        ✗ not:\n",
+        "          ✓ userAgent: found \"x\"; equals \"x\"\n",
+        "      ✓ resources[*]: found an object\n",
+        "        ✓ where an element meets the condition\n",
+        "          the element that meets it:\n",
+        "            ✓ type: found \"T\"; equals \"T\"\n",
+    );
+    assert!(
+        detail.starts_with(&format!(
+            "{head}rule r: no match\n  index:      offered (indexed on eventName A)\n  why:        {why}\n{tree}"
+        )),
+        "{detail}"
+    );
+    let e = ev(json!({"eventName": "A", "userAgent": "y", "resources": [{"type": "T"}]}));
+    let hit = record_trace(&s, &e, 1, None, None);
+    assert_eq!(
+        text::record_summary(&hit),
+        "record 1: A\n  matches (1):\n    r (medium)\n  the index skipped 0 rules (their eventName or eventSource cannot match)\n"
+    );
+    let detail = text::record_detail(&hit);
+    assert!(
+        detail.starts_with("record 1: A\nrule r: match\n  index:      offered (indexed on eventName A)\n  severity:   medium\n  condition:\n    ✓ all of:\n"),
+        "{detail}"
+    );
+}
