@@ -575,3 +575,57 @@ fn a_record_reads_as_its_heading_its_copy_line_and_each_rule() {
         "{detail}"
     );
 }
+
+#[test]
+fn a_suppressed_match_and_disabled_rules_are_said() {
+    let rule = |id: &str, extra: &str| RuleFile {
+        path: format!("{id}.yaml"),
+        text: format!("id: {id}\ntitle: t\nseverity: low\n{extra}match: {{eventName: A}}\n"),
+    };
+    let files = [
+        rule(
+            "s",
+            "suppress:\n  - match: {userAgent: y}\n    reason: lab\n    owner: it@example.com\n    expires: '2027-06-30'\n",
+        ),
+        rule("d", "enabled: false\n"),
+        rule("o", ""),
+        rule("e", "enabled: false\n"),
+    ];
+    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let r = record_trace(
+        &set,
+        &ev(json!({"eventName": "A", "userAgent": "y"})),
+        1,
+        None,
+        None,
+    );
+    assert_eq!(
+        text::record_summary(&r),
+        concat!(
+            "record 1: A\n",
+            "  matches (2):\n",
+            "    s (low): suppressed: lab (owner it@example.com, through 2027-06-30)\n",
+            "    o (low)\n",
+            "  the index skipped 0 rules (their eventName or eventSource cannot match); 2 disabled\n",
+        )
+    );
+    assert_eq!(
+        text::record_detail(&r),
+        concat!(
+            "record 1: A\n",
+            "rule s: match, suppressed\n",
+            "  index:      offered (indexed on eventName A)\n",
+            "  severity:   low\n",
+            "  suppressed: lab (owner it@example.com, through 2027-06-30)\n",
+            "  condition:\n",
+            "    ✓ eventName: found \"A\"; equals \"A\"\n",
+            "  suppression:\n",
+            "    ✓ userAgent: found \"y\"; equals \"y\"\n",
+            "rule o: match\n",
+            "  index:      offered (indexed on eventName A)\n",
+            "  severity:   low\n",
+            "  condition:\n",
+            "    ✓ eventName: found \"A\"; equals \"A\"\n",
+        )
+    );
+}
