@@ -287,5 +287,24 @@ mod tests {
             parse("1 of filter*", &names).unwrap_err().message,
             "no search identifier matches 'filter*'"
         );
+        for pipe in ["not |count() > 5", "not | count() > 5"] {
+            assert!(
+                parse(pipe, &names)
+                    .unwrap_err()
+                    .message
+                    .starts_with("aggregations after '|'"),
+                "{pipe}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantifier_words_alone_are_identifiers() {
+        for name in ["all", "any", "1"] {
+            assert_eq!(
+                parse(name, &ids(&[name])).unwrap(),
+                Expr::Ident(name.into())
+            );
+        }
     }
 }
