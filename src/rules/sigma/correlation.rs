@@ -164,7 +164,7 @@ pub fn read(c: &Node, doc_pos: Pos, diags: &mut Diags) -> Option<Pending> {
             .items()
             .iter()
             .filter_map(|i| match i.text() {
-                Some(t) if i.scalar().is_some() => Some((t.to_string(), i.pos)),
+                Some(t) => Some((t.to_string(), i.pos)),
                 _ => {
                     diags.error(i.pos, "rules lists rule names or ids");
                     None
@@ -303,10 +303,7 @@ fn condition(
             other => {
                 diags.error(
                     k.pos,
-                    format!(
-                        "unknown condition '{other}'{}",
-                        did_you_mean(other, ["gte", "gt", "field"])
-                    ),
+                    format!("unknown condition '{other}'{}", condition_hint(other, kind)),
                 );
                 ok = false;
             }
@@ -473,3 +470,15 @@ pub fn resolve(
     }
     made
 }
+
+/// After "unknown condition 'X'": what was meant, or why `field` does not apply.
+fn condition_hint(key: &str, kind: Option<Type>) -> String {
+    match (key, kind) {
+        ("field", _) => ": 'field' names what a value_count correlation counts".to_string(),
+        (k, Some(Type::ValueCount)) => did_you_mean(k, ["gte", "gt", "field"]),
+        (k, _) => did_you_mean(k, ["gte", "gt"]),
+    }
+}
+
+#[cfg(test)]
+mod tests;
