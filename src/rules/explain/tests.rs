@@ -508,6 +508,8 @@ const NESTED: &str = concat!(
 #[test]
 fn nested_conditions_read_as_an_indented_tree() {
     let out = text::rule(&describe(&set(NESTED).rules()[0]));
+    let head = "rule:       r\nfile:       r.yaml\ntitle:      t {eventName}\nseverity:   medium\n";
+    assert!(out.starts_with(head), "{out}");
     let want = concat!(
         "match:\n",
         "  all of:\n",
@@ -628,4 +630,30 @@ fn a_suppressed_match_and_disabled_rules_are_said() {
             "    ✓ eventName: found \"A\"; equals \"A\"\n",
         )
     );
+}
+
+#[test]
+fn a_list_shows_its_first_values_and_says_when_there_are_more_or_none() {
+    let eight = (1..=SHOWN_VALUES)
+        .map(|i| format!("v{i}"))
+        .collect::<Vec<_>>();
+    let lists = format!(
+        "eight: [{}]\nnine: [{}, v9]\nnone: []\n",
+        eight.join(", "),
+        eight.join(", ")
+    );
+    let rule = "match:\n  eventName: {in_list: eight}\n  userAgent: {in_list: nine}\n  sourceIPAddress: {in_list: none}\n";
+    let out = text::rule(&describe(&set_with_lists(rule, &lists).rules()[0]));
+    let quoted = eight
+        .iter()
+        .map(|v| format!("\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for line in [
+        format!("    eventName: in list eight (8 values: {quoted})\n"),
+        format!("    userAgent: in list nine (9 values: {quoted}, …)\n"),
+        "    sourceIPAddress: in list none (empty)\n".to_string(),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
 }
