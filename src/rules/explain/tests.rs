@@ -657,3 +657,19 @@ fn a_list_shows_its_first_values_and_says_when_there_are_more_or_none() {
         assert!(out.contains(&line), "{line}\n{out}");
     }
 }
+
+#[test]
+fn values_found_say_how_many_were_not_shown() {
+    let found = |values: &[&str], total| {
+        super::trace::Found {
+            values: values.iter().map(|v| json!(v)).collect(),
+            total,
+            redacted: false,
+            whole_record: false,
+        }
+        .shown()
+    };
+    assert_eq!(found(&["a", "b"], 2), r#""a", "b""#);
+    assert_eq!(found(&["a", "b"], 3), r#""a", "b" and 1 more"#);
+    assert_eq!(found(&[], 0), "nothing");
+}
