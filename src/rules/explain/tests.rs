@@ -673,3 +673,19 @@ fn values_found_say_how_many_were_not_shown() {
     assert_eq!(found(&["a", "b"], 3), r#""a", "b" and 1 more"#);
     assert_eq!(found(&[], 0), "nothing");
 }
+
+#[test]
+fn a_sigma_test_on_an_object_shows_the_json_text_it_compared() {
+    let files = [RuleFile {
+        path: "s.yml".into(),
+        text: "title: s\nid: 11111111-0000-4000-8000-000000000001\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {requestParameters|contains: zzz}\n  condition: sel\nlevel: low\n".into(),
+    }];
+    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let e = json!({"eventName": "A", "requestParameters": {"bucketName": "b"}});
+    assert_eq!(
+        why(&set, &e).as_deref(),
+        Some(
+            r#"requestParameters: found "{\"bucketName\":\"b\"}", expected contains "zzz" (ignoring case)"#
+        )
+    );
+}

@@ -748,4 +748,57 @@ mod tests {
         );
         assert_eq!(base64_offsets("ab"), ["YW", "Fi", "hY"]);
     }
+
+    fn compile(detection: &str) -> (Option<crate::rules::RuleSet>, Vec<String>) {
+        let file = crate::rules::RuleFile {
+            path: "d.yml".into(),
+            text: format!("title: d\nid: 11111111-0000-4000-8000-000000000001\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}level: high\n"),
+        };
+        let (set, diags) = crate::rules::RuleSet::compile(&[file], &[], &[], 0);
+        (set, diags.iter().map(ToString::to_string).collect())
+    }
+
+    fn named(name: &str) -> crate::event::Event {
+        crate::event::Event::from_value(serde_json::json!({"eventName": name})).unwrap()
+    }
+
+    #[test]
+    fn a_list_of_conditions_matches_when_any_does() {
+        let (set, diags) =
+            compile("  a: {eventName: A}\n  b: {eventName: B}\n  condition: [a, b]\n");
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        let rule = &set.rules()[0];
+        assert!(matches!(&rule.cond, Cond::Any(c) if c.len() == 2));
+        assert!(rule.matches(&named("A")) && rule.matches(&named("B")));
+        assert!(!rule.matches(&named("C")));
+        // One condition is that condition, not a choice of one.
+        let (set, _) = compile("  a: {eventName: A}\n  condition: a\n");
+        assert!(matches!(&set.unwrap().rules()[0].cond, Cond::Test(_)));
+    }
+
+    #[test]
+    fn a_condition_error_points_at_its_word() {
+        // Line 6, the condition's text starting at column 14 (15 when quoted).
+        let (_, plain) = compile("  sel: {eventName: A}\n  condition: sel and selx\n");
+        let (_, quoted) = compile("  sel: {eventName: A}\n  condition: 'sel and selx'\n");
+        let want = |col: usize| {
+            format!("d.yml:6:{col}: unknown search identifier 'selx' (did you mean 'sel'?)")
+        };
+        assert_eq!(plain, [want(22)]);
+        assert_eq!(quoted, [want(23)]);
+    }
+
+    #[test]
+    fn a_regex_compiles_within_its_size_limit() {
+        let (set, diags) = compile("  sel: {userAgent|re: '^aws-cli/[0-9]+'}\n  condition: sel\n");
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        let ua = |ua: &str| {
+            crate::event::Event::from_value(serde_json::json!({"userAgent": ua})).unwrap()
+        };
+        assert!(set.rules()[0].matches(&ua("aws-cli/2.15")));
+        assert!(!set.rules()[0].matches(&ua("boto3/1.34")));
+        let (set, diags) = compile("  sel: {userAgent|re: '(\\w{100}){100}'}\n  condition: sel\n");
+        assert!(set.is_none());
+        assert!(diags[0].contains("size limit"), "{diags:?}");
+    }
 }
