@@ -689,3 +689,24 @@ fn a_sigma_test_on_an_object_shows_the_json_text_it_compared() {
         )
     );
 }
+
+#[test]
+fn secrets_inside_json_text_are_never_shown() {
+    let s = set("match:\n  requestParameters.environment: {prefix: zzz}\n");
+    for text in [
+        r#"{"Variables": {"password": "SECRET-1", "stage": "prod"}}"#,
+        r#"  [{"name": "db", "secretString": "SECRET-2"}]"#,
+    ] {
+        let e = json!({"requestParameters": {"environment": text}});
+        let t = rule_trace(&s.rules()[0], &ev(e), true);
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(!json.contains("SECRET"), "{json}");
+        assert!(json.contains("[redacted]"), "{json}");
+    }
+    // Text that is not a JSON document is shown as it is.
+    let e = json!({"requestParameters": {"environment": "{not json"}});
+    assert_eq!(
+        why(&s, &e).as_deref(),
+        Some(r#"requestParameters.environment: found "{not json", expected prefix "zzz""#)
+    );
+}
