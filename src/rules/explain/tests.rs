@@ -710,3 +710,43 @@ fn secrets_inside_json_text_are_never_shown() {
         Some(r#"requestParameters.environment: found "{not json", expected prefix "zzz""#)
     );
 }
+
+#[test]
+fn near_misses_of_values_of_the_right_kind_and_of_not_and_exists() {
+    let s = set(concat!(
+        "match:\n",
+        "  any:\n",
+        "    - sourceIPAddress: {cidr: 10.0.0.0/8}\n",
+        "    - requestParameters.maxResults: {gt: 5}\n",
+        "    - errorCode: {exists: true}\n",
+        "    - userIdentity.userName: {exists: false}\n",
+        "    - eventSource: {not: {prefix: x, ignore_case: false}, ignore_case: true}\n",
+        "    - userAgent: {not: {prefix: boto}}\n",
+    ));
+    let e = json!({"sourceIPAddress": "192.0.2.1", "requestParameters": {"maxResults": 3},
+        "userIdentity": {"userName": "bob"}, "eventSource": "xyz", "userAgent": "boto3"});
+    let t = trace(&s.rules()[0].cond, &ev(e));
+    let TraceNode::Any { of } = &t.node else {
+        panic!("{t:?}")
+    };
+    let reasons: Vec<String> = of.iter().filter_map(first_failure).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"sourceIPAddress: found "192.0.2.1", expected cidr 10.0.0.0/8"#,
+            "requestParameters.maxResults: found 3, expected gt 5",
+            "errorCode: missing, expected exists",
+            r#"userIdentity.userName: found "bob", expected it absent"#,
+            r#"eventSource: found "xyz", expected not prefix "x"; the inner test held"#,
+            r#"userAgent: found "boto3", expected not prefix "boto"; the inner test held"#,
+        ]
+    );
+    // A `not` carries the trace of the test inside it.
+    let json = serde_json::to_value(&of[5]).unwrap();
+    let inner = &json["ops"][0]["inner"];
+    assert_eq!(
+        (&inner[0]["op"], &inner[0]["holds"]),
+        (&json!("prefix"), &json!(true)),
+        "{json:#}"
+    );
+}
