@@ -750,3 +750,82 @@ fn near_misses_of_values_of_the_right_kind_and_of_not_and_exists() {
         "{json:#}"
     );
 }
+
+#[test]
+fn one_line_reasons_name_three_parts_then_count_the_rest() {
+    let any = |n: usize| {
+        let alts: String = (0..n).map(|i| format!("    - eventName: E{i}\n")).collect();
+        let s = set(&format!("match:\n  any:\n{alts}"));
+        why(&s, &json!({"eventName": "X"})).unwrap()
+    };
+    let three = any(3);
+    assert!(
+        three.starts_with("none of 3 alternatives held: "),
+        "{three}"
+    );
+    assert!(!three.contains("in all"), "{three}");
+    assert!(any(4).ends_with(" | … 4 in all"), "{}", any(4));
+    let not_all = |n: usize| {
+        let tests: String = (0..n)
+            .map(|i| format!("    requestParameters.f{i}: v\n"))
+            .collect();
+        let s = set(&format!("match:\n  eventName: A\n  not:\n{tests}"));
+        let mut e = json!({"eventName": "A", "requestParameters": {}});
+        for i in 0..n {
+            e["requestParameters"][format!("f{i}")] = json!("v");
+        }
+        why(&s, &e).unwrap()
+    };
+    let held = |i: usize| format!(r#"requestParameters.f{i}: found "v" (equals "v")"#);
+    assert_eq!(
+        not_all(3),
+        format!(
+            "not: the inner condition held ({}; {}; {})",
+            held(0),
+            held(1),
+            held(2)
+        )
+    );
+    assert_eq!(
+        not_all(4),
+        format!(
+            "not: the inner condition held ({}; {}; {}; …)",
+            held(0),
+            held(1),
+            held(2)
+        )
+    );
+}
+
+#[test]
+fn matches_come_first_and_an_event_source_index_says_why_it_skips() {
+    let files = [
+        RuleFile {
+            path: "a.yaml".into(),
+            text: "id: a\ntitle: t\nseverity: low\nmatch: {eventName: A, userAgent: never}\n"
+                .into(),
+        },
+        RuleFile {
+            path: "b.yaml".into(),
+            text: "id: b\ntitle: t\nseverity: low\nmatch: {eventName: A}\n".into(),
+        },
+        RuleFile {
+            path: "c.yaml".into(),
+            text: "id: c\ntitle: t\nseverity: low\nmatch: {eventSource: s3.amazonaws.com}\n".into(),
+        },
+    ];
+    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let e = ev(json!({"eventName": "A", "eventSource": "iam.amazonaws.com"}));
+    let all = record_trace(&set, &e, 1, None, None);
+    let order: Vec<(&str, bool)> = all
+        .rules
+        .iter()
+        .map(|t| (t.rule.as_str(), t.matches))
+        .collect();
+    assert_eq!(order, [("b", true), ("a", false)]);
+    let c = record_trace(&set, &e, 1, None, Some(2));
+    assert_eq!(
+        c.rules[0].skipped_because.as_deref(),
+        Some(r#"eventSource "iam.amazonaws.com" is not one of ["s3.amazonaws.com"]"#)
+    );
+}
