@@ -829,3 +829,19 @@ fn matches_come_first_and_an_event_source_index_says_why_it_skips() {
         Some(r#"eventSource "iam.amazonaws.com" is not one of ["s3.amazonaws.com"]"#)
     );
 }
+
+#[test]
+fn a_sequence_traces_each_step_by_name() {
+    let s = set("sequence:\n  window: 15m\n  steps:\n    - {name: first, match: {eventName: A}}\n    - {name: then, match: {eventName: B}}\n");
+    let r = record_trace(&s, &ev(json!({"eventName": "B"})), 1, None, Some(0));
+    let detail = text::record_detail(&r);
+    let tree = concat!(
+        "  condition:\n",
+        "    ✓ any step:\n",
+        "      step \"first\":\n",
+        "        ✗ eventName: found \"B\", expected equals \"A\"\n",
+        "      step \"then\":\n",
+        "        ✓ eventName: found \"B\"; equals \"B\"\n",
+    );
+    assert!(detail.contains(tree), "{detail}");
+}
