@@ -131,3 +131,17 @@ fn a_sigma_test_without_lists_is_read_and_one_with_lists_is_refused() {
         "{diags:?}"
     );
 }
+
+#[test]
+fn a_document_without_detection_is_an_error_whatever_its_logsource() {
+    let other = "---\ntitle: u\nid: 22222222-0000-4000-8000-000000000002\nlogsource: {product: windows}\nlevel: low\n";
+    let (set, diags) = compile(&format!("{}level: low\n{other}", rule(LOGSOURCE)));
+    assert!(set.is_none());
+    assert_eq!(
+        messages(&diags),
+        [(
+            Level::Error,
+            "a Sigma document needs a 'detection' (or a 'correlation')"
+        )]
+    );
+}

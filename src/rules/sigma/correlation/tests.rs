@@ -166,3 +166,90 @@ fn a_correlation_with_a_mistake_says_only_that() {
         ["rules lists rule names or ids"]
     );
 }
+
+/// The rules of a compiled file by id, with whether each alerts on its own.
+fn enabled(body: &str) -> Vec<(String, bool)> {
+    let (set, diags) = compile(body);
+    let set = set.unwrap_or_else(|| panic!("{diags:#?}"));
+    set.rules()
+        .iter()
+        .map(|r| (r.id.clone(), r.enabled))
+        .collect()
+}
+
+#[test]
+fn rules_a_correlation_uses_stop_alerting_alone_unless_it_generates() {
+    let body = count("10m", "{gte: 3}");
+    let ids = |v: &[(String, bool)]| {
+        v.iter()
+            .map(|(id, on)| format!("{}={on}", &id[id.len().min(id.len() - 2)..]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&enabled(&body)), ["01=false", "02=true", "c1=true"]);
+    let generate = format!("{body}  generate: true\n");
+    assert_eq!(ids(&enabled(&generate)), ["01=true", "02=true", "c1=true"]);
+}
+
+/// `burst` (an event_count over `fail`), then a temporal correlation `c1` using it.
+fn burst_then(span: &str, group: &str, temporal: &str) -> (Option<RuleSet>, Vec<String>) {
+    compile(&format!(
+        "  type: {temporal}\n  rules: [burst, ok]\n  group-by: [sourceIPAddress]\n  timespan: 10m\nlevel: low\n---\ntitle: b\nname: burst\nid: b1\ncorrelation:\n  type: event_count\n  rules: [fail]\n  group-by: [{group}]\n  timespan: {span}\n  condition: {{gte: 3}}\n"
+    ))
+}
+
+#[test]
+fn a_burst_is_a_step_only_with_the_same_timespan_and_group() {
+    let (set, diags) = burst_then("10m", "sourceIPAddress", "temporal_ordered");
+    let set = set.unwrap_or_else(|| panic!("{diags:#?}"));
+    let c1 = set.rules().iter().find(|r| r.id == "c1").unwrap();
+    let seq = c1.threshold.as_ref().unwrap().sequence.as_ref().unwrap();
+    assert_eq!(
+        seq.steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.count))
+            .collect::<Vec<_>>(),
+        [("burst", 3), ("ok", 1)]
+    );
+    // The burst used as a step does not alert on its own.
+    let b1 = set.rules().iter().find(|r| r.id == "b1").unwrap();
+    assert!(!b1.enabled);
+    let mismatch = "'burst' is an event_count correlation: as a step it must have the same timespan and group-by as this correlation";
+    for (span, group) in [("11m", "sourceIPAddress"), ("10m", "userAgent")] {
+        let (set, diags) = burst_then(span, group, "temporal");
+        assert!(set.is_none());
+        assert_eq!(diags, [mismatch], "{span} {group}");
+    }
+}
+
+#[test]
+fn a_temporal_condition_asks_for_at_most_its_rules_and_ordered_for_all() {
+    let temporal = |kind: &str, cond: &str| {
+        format!("  type: {kind}\n  rules: [fail, ok]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {cond}\n")
+    };
+    let need = |body: &str| threshold(body).sequence.map(|s| s.need);
+    assert_eq!(need(&temporal("temporal", "{gte: 1}")), Some(1));
+    assert_eq!(need(&temporal("temporal", "{gte: 2}")), Some(2));
+    assert_eq!(need(&temporal("temporal_ordered", "{gte: 2}")), Some(2));
+    assert_eq!(
+        errors(&temporal("temporal", "{gte: 3}")),
+        ["condition asks for 3 of 2 rules"]
+    );
+    assert_eq!(
+        errors(&temporal("temporal_ordered", "{gte: 1}")),
+        ["condition asks for 1 of 2 rules; an ordered correlation needs every rule"]
+    );
+}
+
+#[test]
+fn only_a_temporal_correlation_uses_a_correlation() {
+    let (_, diags) = compile("  type: event_count\n  rules: [fail]\n  timespan: 10m\n  condition: {gte: 3}\nlevel: low\n---\ntitle: x\nid: x1\ncorrelation:\n  type: event_count\n  rules: [c1]\n  timespan: 10m\n  condition: {gte: 2}\n");
+    assert_eq!(
+        diags,
+        ["'c1' is a correlation: only a temporal correlation may use one (as a step)"]
+    );
+    // A value_count is no step: it is not among the names a step can use.
+    let body = "  type: temporal\n  rules: [vc, ok]\n  group-by: [sourceIPAddress]\n  timespan: 10m\nlevel: low\n---\ntitle: v\nname: vc\nid: v1\ncorrelation:\n  type: value_count\n  rules: [fail]\n  group-by: [sourceIPAddress]\n  timespan: 10m\n  condition: {gte: 3, field: userAgent}\n";
+    let diags = errors(body);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].starts_with("unknown rule 'vc'"), "{diags:?}");
+}
