@@ -845,3 +845,22 @@ fn a_sequence_traces_each_step_by_name() {
     );
     assert!(detail.contains(tree), "{detail}");
 }
+
+#[test]
+fn exists_says_no_case_and_everything_under_a_secret_is_redacted() {
+    let s = set("match:\n  errorCode: {exists: true, ignore_case: true}\n");
+    assert_eq!(
+        why(&s, &json!({"eventName": "A"})).as_deref(),
+        Some("errorCode: missing, expected exists")
+    );
+    // `expiration` is no secret, but it sits under `credentials`.
+    let s = set("match:\n  responseElements.credentials[*]: {where: {expiration: {prefix: X}}}\n");
+    let e = ev(json!({"responseElements": {"credentials": [{"expiration": "SECRET-EXP"}]}}));
+    let t = rule_trace(&s.rules()[0], &e, true);
+    let json = serde_json::to_string(&t).unwrap();
+    assert!(!json.contains("SECRET"), "{json}");
+    assert_eq!(
+        t.reason.as_deref(),
+        Some("responseElements.credentials[*]: no element meets the condition (element 1: expiration: found [redacted], expected prefix \"X\")")
+    );
+}
