@@ -118,6 +118,19 @@ fn a_misspelt_combinator_is_named_as_one_but_a_dotted_path_as_a_field() {
     );
     let e = errors("al.l: x");
     assert!(!e.contains("unknown key") && e.contains("'al'"), "{e}");
+    // The words other languages use are mapped, not matched by spelling ('and' is near 'any').
+    assert_eq!(
+        errors("and: [{eventName: X}]"),
+        "unknown key 'and' (did you mean 'all'?)"
+    );
+    assert_eq!(
+        errors("or: [{eventName: X}]"),
+        "unknown key 'or' (did you mean 'any'?)"
+    );
+    assert_eq!(
+        errors("one_of: [X]"),
+        "'one_of' is an operator; put it under a field, e.g. `eventName: {one_of: …}`"
+    );
 }
 
 #[test]
