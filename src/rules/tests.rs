@@ -214,3 +214,20 @@ fn durations_reach_a_year_and_no_further() {
         file_errors(&rule("367d"))
     );
 }
+
+#[test]
+fn same_as_names_a_cloudtrail_field_at_the_top_and_any_field_inside_where() {
+    assert_eq!(
+        errors("userIdentity.accountId: {same_as: recipientAccountID}"),
+        errors("recipientAccountID: x")
+    );
+    assert!(!errors("recipientAccountID: x").is_empty());
+    assert_eq!(
+        errors("userIdentity.accountId: {same_as: recipientAccountId}"),
+        ""
+    );
+    assert_eq!(
+        errors("resources[*]: {where: {ARN: {same_as: accountIdOfOwner}}}"),
+        ""
+    );
+}
