@@ -231,3 +231,17 @@ fn same_as_names_a_cloudtrail_field_at_the_top_and_any_field_inside_where() {
         ""
     );
 }
+
+#[test]
+fn a_title_keeps_the_text_around_its_placeholders() {
+    let title = |t: &str| {
+        let set = compile(&format!(
+            "id: t\ntitle: '{t}'\nseverity: low\nmatch: {{eventName: A}}\n"
+        ));
+        set.rules()[0].render_title(&event(json!({"eventName": "A"})), 3)
+    };
+    assert_eq!(title("before {eventName} after"), "before A after");
+    assert_eq!(title("{eventName}"), "A");
+    assert_eq!(title("{count} x {eventName}"), "3 x A");
+    assert_eq!(title("plain"), "plain");
+}

@@ -789,6 +789,27 @@ mod tests {
     }
 
     #[test]
+    fn a_search_list_holds_maps_or_keywords_and_is_never_empty() {
+        let (set, diags) = compile("  sel: [{eventName: A}, {eventName: B}]\n  condition: sel\n");
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        assert!(set.rules()[0].matches(&named("B")) && !set.rules()[0].matches(&named("C")));
+        let (set, diags) = compile("  sel: [evil-tool, other-tool]\n  condition: sel\n");
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        assert!(set.rules()[0].matches(&named("other-tool")));
+        for (search, want) in [
+            ("[]", "d.yml:5:8: empty search list"),
+            (
+                "[{eventName: A}, evil-tool]",
+                "d.yml:5:8: a search list holds either maps of fields or keywords, not both",
+            ),
+        ] {
+            let (set, diags) = compile(&format!("  sel: {search}\n  condition: sel\n"));
+            assert!(set.is_none());
+            assert_eq!(diags, [want], "{search}");
+        }
+    }
+
+    #[test]
     fn a_regex_compiles_within_its_size_limit() {
         let (set, diags) = compile("  sel: {userAgent|re: '^aws-cli/[0-9]+'}\n  condition: sel\n");
         let set = set.unwrap_or_else(|| panic!("{diags:?}"));
