@@ -245,3 +245,31 @@ fn a_title_keeps_the_text_around_its_placeholders() {
     assert_eq!(title("{count} x {eventName}"), "3 x A");
     assert_eq!(title("plain"), "plain");
 }
+
+#[test]
+fn a_title_joins_the_values_of_a_list_and_falls_back_when_there_are_none() {
+    let set = compile("id: t\ntitle: \"{requestParameters.names[*]|'none'}\"\nseverity: low\nmatch: {eventName: A}\n");
+    let title = |names: serde_json::Value| {
+        set.rules()[0].render_title(
+            &event(json!({"eventName": "A", "requestParameters": {"names": names}})),
+            1,
+        )
+    };
+    assert_eq!(title(json!([])), "none");
+    assert_eq!(title(json!(["a", "b", "a"])), "a, b");
+    assert_eq!(
+        title(json!(["1", "2", "3", "4", "5", "6", "7"])),
+        "1, 2, 3, 4, 5 and 2 more"
+    );
+}
+
+#[test]
+fn comparisons_read_numbers_held_in_text() {
+    let set =
+        compile("id: n\ntitle: t\nseverity: low\nmatch: {requestParameters.maxResults: {gt: 5}}\n");
+    let with = |v: serde_json::Value| {
+        set.rules()[0].matches(&event(json!({"requestParameters": {"maxResults": v}})))
+    };
+    assert!(with(json!(6)) && with(json!("6")) && with(json!(" 6.5 ")));
+    assert!(!with(json!(5)) && !with(json!("5")) && !with(json!("six")));
+}

@@ -810,6 +810,37 @@ mod tests {
     }
 
     #[test]
+    fn comparison_modifiers_include_or_exclude_their_bound() {
+        let rule = |m: &str| {
+            let (set, diags) = compile(&format!(
+                "  sel: {{requestParameters.maxResults|{m}: 5}}\n  condition: sel\n"
+            ));
+            set.unwrap_or_else(|| panic!("{diags:?}"))
+        };
+        let at = |set: &crate::rules::RuleSet, n: i64| {
+            set.rules()[0].matches(
+                &crate::event::Event::from_value(
+                    serde_json::json!({"requestParameters": {"maxResults": n}}),
+                )
+                .unwrap(),
+            )
+        };
+        for (m, below, equal, above) in [
+            ("gt", false, false, true),
+            ("gte", false, true, true),
+            ("lt", true, false, false),
+            ("lte", true, true, false),
+        ] {
+            let set = rule(m);
+            assert_eq!(
+                (at(&set, 4), at(&set, 5), at(&set, 6)),
+                (below, equal, above),
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
     fn a_regex_compiles_within_its_size_limit() {
         let (set, diags) = compile("  sel: {userAgent|re: '^aws-cli/[0-9]+'}\n  condition: sel\n");
         let set = set.unwrap_or_else(|| panic!("{diags:?}"));
