@@ -273,3 +273,16 @@ fn comparisons_read_numbers_held_in_text() {
     assert!(with(json!(6)) && with(json!("6")) && with(json!(" 6.5 ")));
     assert!(!with(json!(5)) && !with(json!("5")) && !with(json!("six")));
 }
+
+#[test]
+fn decoding_keeps_what_a_where_reads_below_its_field() {
+    let set = compile("id: w\ntitle: t\nseverity: low\nmatch:\n  resources[*]: {where: {type: 'AWS::S3::Object', ARN: {suffix: .env}}}\n");
+    let record = br#"{"eventName": "GetObject", "userAgent": "x", "resources": [{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::b/.env", "accountId": "1"}]}"#;
+    let kept = set.keep().parse(record).unwrap();
+    // What the where reads is kept; the element's other fields are not.
+    assert_eq!(
+        kept["resources"],
+        json!([{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::b/.env"}])
+    );
+    assert!(set.rules()[0].matches(&Event::from_value(kept).unwrap()));
+}

@@ -841,6 +841,27 @@ mod tests {
     }
 
     #[test]
+    fn modifiers_that_stand_alone_refuse_shaping_and_flags_need_re() {
+        let errors = |mods: &str| {
+            let (set, diags) = compile(&format!(
+                "  sel: {{userAgent|{mods}: x}}\n  condition: sel\n"
+            ));
+            assert!(set.is_none(), "{mods}");
+            diags
+        };
+        let combined = |m: &str| {
+            format!("d.yml:5:9: '|{m}' cannot be combined with other value modifiers here")
+        };
+        assert_eq!(errors("cidr|contains"), [combined("cidr")]);
+        assert_eq!(errors("cidr|base64"), [combined("cidr")]);
+        assert_eq!(errors("cidr|cased"), [combined("cidr")]);
+        assert_eq!(
+            errors("i"),
+            ["d.yml:5:9: '|i' is a flag of '|re' and must follow it"]
+        );
+    }
+
+    #[test]
     fn a_regex_compiles_within_its_size_limit() {
         let (set, diags) = compile("  sel: {userAgent|re: '^aws-cli/[0-9]+'}\n  condition: sel\n");
         let set = set.unwrap_or_else(|| panic!("{diags:?}"));
