@@ -286,3 +286,21 @@ fn decoding_keeps_what_a_where_reads_below_its_field() {
     );
     assert!(set.rules()[0].matches(&Event::from_value(kept).unwrap()));
 }
+
+#[test]
+fn some_asks_one_value_to_pass_where_not_asks_all() {
+    let rule = |ops: &str| {
+        compile(&format!(
+            "id: s\ntitle: t\nseverity: low\nmatch:\n  requestParameters.ids[*]: {ops}\n"
+        ))
+    };
+    let some = rule("{some: {not: {prefix: a}}}");
+    let not = rule("{not: {prefix: a}}");
+    let ids = |ids: serde_json::Value| event(json!({"requestParameters": {"ids": ids}}));
+    let mixed = ids(json!(["a1", "b2"]));
+    assert!(some.rules()[0].matches(&mixed) && !not.rules()[0].matches(&mixed));
+    let all_a = ids(json!(["a1", "a2"]));
+    assert!(!some.rules()[0].matches(&all_a) && !not.rules()[0].matches(&all_a));
+    let none_a = ids(json!(["b1"]));
+    assert!(some.rules()[0].matches(&none_a) && not.rules()[0].matches(&none_a));
+}

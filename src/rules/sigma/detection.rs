@@ -862,6 +862,21 @@ mod tests {
     }
 
     #[test]
+    fn keywords_take_only_the_modifiers_that_search_text() {
+        let (set, diags) = compile("  sel: {'|contains': evil-tool}\n  condition: sel\n");
+        assert!(set.is_some(), "{diags:?}");
+        for m in ["startswith", "endswith", "exists", "fieldref", "gt"] {
+            let (set, diags) = compile(&format!("  sel: {{'|{m}': x}}\n  condition: sel\n"));
+            assert!(set.is_none(), "{m}");
+            assert_eq!(
+                diags,
+                ["d.yml:5:9: keywords (values without a field) take only the modifiers contains, all, re, cased, base64 and base64offset"],
+                "{m}"
+            );
+        }
+    }
+
+    #[test]
     fn a_regex_compiles_within_its_size_limit() {
         let (set, diags) = compile("  sel: {userAgent|re: '^aws-cli/[0-9]+'}\n  condition: sel\n");
         let set = set.unwrap_or_else(|| panic!("{diags:?}"));
