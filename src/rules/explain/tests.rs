@@ -28,6 +28,18 @@ fn set(rule: &str) -> RuleSet {
     )
 }
 
+/// Low-severity rules titled `t`, one file each (`ID.yaml`), from `(id, body)` pairs.
+fn rules_of(rules: &[(&str, &str)]) -> RuleSet {
+    let files: Vec<RuleFile> = rules
+        .iter()
+        .map(|(id, body)| RuleFile {
+            path: format!("{id}.yaml"),
+            text: format!("id: {id}\ntitle: t\nseverity: low\n{body}"),
+        })
+        .collect();
+    RuleSet::compile(&files, &[], &[], NOW).0.unwrap()
+}
+
 fn ev(v: serde_json::Value) -> Event {
     Event::from_value(v).expect("an object")
 }
@@ -348,24 +360,11 @@ fn copies_point_at_the_first_record() {
 
 #[test]
 fn the_index_says_why_it_skips_a_rule() {
-    let files = [
-        RuleFile {
-            path: "a.yaml".into(),
-            text:
-                "id: a\ntitle: t\nseverity: low\nmatch: {eventName: [DeleteTrail, StopLogging]}\n"
-                    .into(),
-        },
-        RuleFile {
-            path: "b.yaml".into(),
-            text: "id: b\ntitle: t\nseverity: low\nenabled: false\nmatch: {eventName: GetUser}\n"
-                .into(),
-        },
-        RuleFile {
-            path: "c.yaml".into(),
-            text: "id: c\ntitle: t\nseverity: low\nmatch: {errorCode: AccessDenied}\n".into(),
-        },
-    ];
-    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let set = rules_of(&[
+        ("a", "match: {eventName: [DeleteTrail, StopLogging]}\n"),
+        ("b", "enabled: false\nmatch: {eventName: GetUser}\n"),
+        ("c", "match: {errorCode: AccessDenied}\n"),
+    ]);
     let e = ev(json!({"eventName":"GetUser","errorCode":"AccessDenied"}));
     let all = record_trace(&set, &e, 1, None, None);
     let ids: Vec<&str> = all.rules.iter().map(|t| t.rule.as_str()).collect();
@@ -580,20 +579,15 @@ fn a_record_reads_as_its_heading_its_copy_line_and_each_rule() {
 
 #[test]
 fn a_suppressed_match_and_disabled_rules_are_said() {
-    let rule = |id: &str, extra: &str| RuleFile {
-        path: format!("{id}.yaml"),
-        text: format!("id: {id}\ntitle: t\nseverity: low\n{extra}match: {{eventName: A}}\n"),
-    };
-    let files = [
-        rule(
+    let set = rules_of(&[
+        (
             "s",
-            "suppress:\n  - match: {userAgent: y}\n    reason: lab\n    owner: it@example.com\n    expires: '2027-06-30'\n",
+            "suppress:\n  - match: {userAgent: y}\n    reason: lab\n    owner: it@example.com\n    expires: '2027-06-30'\nmatch: {eventName: A}\n",
         ),
-        rule("d", "enabled: false\n"),
-        rule("o", ""),
-        rule("e", "enabled: false\n"),
-    ];
-    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+        ("d", "enabled: false\nmatch: {eventName: A}\n"),
+        ("o", "match: {eventName: A}\n"),
+        ("e", "enabled: false\nmatch: {eventName: A}\n"),
+    ]);
     let r = record_trace(
         &set,
         &ev(json!({"eventName": "A", "userAgent": "y"})),
@@ -799,22 +793,11 @@ fn one_line_reasons_name_three_parts_then_count_the_rest() {
 
 #[test]
 fn matches_come_first_and_an_event_source_index_says_why_it_skips() {
-    let files = [
-        RuleFile {
-            path: "a.yaml".into(),
-            text: "id: a\ntitle: t\nseverity: low\nmatch: {eventName: A, userAgent: never}\n"
-                .into(),
-        },
-        RuleFile {
-            path: "b.yaml".into(),
-            text: "id: b\ntitle: t\nseverity: low\nmatch: {eventName: A}\n".into(),
-        },
-        RuleFile {
-            path: "c.yaml".into(),
-            text: "id: c\ntitle: t\nseverity: low\nmatch: {eventSource: s3.amazonaws.com}\n".into(),
-        },
-    ];
-    let set = RuleSet::compile(&files, &[], &[], NOW).0.unwrap();
+    let set = rules_of(&[
+        ("a", "match: {eventName: A, userAgent: never}\n"),
+        ("b", "match: {eventName: A}\n"),
+        ("c", "match: {eventSource: s3.amazonaws.com}\n"),
+    ]);
     let e = ev(json!({"eventName": "A", "eventSource": "iam.amazonaws.com"}));
     let all = record_trace(&set, &e, 1, None, None);
     let order: Vec<(&str, bool)> = all
