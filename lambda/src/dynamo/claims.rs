@@ -3,9 +3,14 @@
 use super::{failure, get_s, is_conflict, n};
 use crate::claims::{Claim, Claims};
 use crate::Failure;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
-use aws_sdk_dynamodb::types::{Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    CancellationReason, Put, PutRequest, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
 
 /// Claims are kept this long (seconds) to stop late duplicates and redriven inputs.
 const CLAIM_RETENTION: i64 = super::RETENTION;
@@ -64,10 +69,7 @@ impl Claims for DynamoClaims {
                     .send()
                     .await
                     .map_err(|e| failure("reading a claim", e))?;
-                let completed = held
-                    .item
-                    .as_ref()
-                    .is_some_and(|i| get_s(i, "status") == Some("COMPLETED"));
+                let completed = held.item.as_ref().is_some_and(is_completed);
                 Ok(if completed {
                     Claim::Completed
                 } else {
@@ -78,8 +80,11 @@ impl Claims for DynamoClaims {
         }
     }
 
-    /// New claims of a batch in one transaction; if any is not new (completed, another
-    /// owner's, ours from a lost answer), each is taken on its own to say which.
+    /// New claims of a batch in one transaction. If any is not new, the transaction's
+    /// cancellation reasons carry each refused item: a completed claim is answered from
+    /// them, and only the rest (another owner's, ours from a lost answer, or new ones the
+    /// cancelled transaction did not write) are taken one by one. A file delivered again
+    /// thus costs one call per batch, not two per alert.
     async fn acquire_all(
         &self,
         fps: &[&str],
@@ -99,11 +104,15 @@ impl Claims for DynamoClaims {
                     .item("expires_at", n(t + CLAIM_RETENTION))
                     .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
                     .expression_attribute_values(":now", n(t))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .ok()?;
                 Some(TransactWriteItem::builder().put(put).build())
             })
             .collect();
+        let mut known: Vec<Option<Claim>> = vec![None; fps.len()];
         if items.len() == fps.len() && !items.is_empty() {
             let r = self
                 .client
@@ -111,11 +120,24 @@ impl Claims for DynamoClaims {
                 .set_transact_items(Some(items))
                 .send()
                 .await;
-            if r.is_ok() {
-                return fps.iter().map(|_| Ok(Claim::Acquired)).collect();
+            match r {
+                Ok(_) => return fps.iter().map(|_| Ok(Claim::Acquired)).collect(),
+                Err(e) => {
+                    if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                        e.as_service_error()
+                    {
+                        known = settled(c.cancellation_reasons(), fps.len());
+                    }
+                }
             }
         }
-        futures_util::future::join_all(fps.iter().map(|fp| self.acquire(fp, owner, t, lease))).await
+        let rest = fps.iter().zip(known).map(|(fp, claim)| async move {
+            match claim {
+                Some(c) => Ok(c),
+                None => self.acquire(fp, owner, t, lease).await,
+            }
+        });
+        futures_util::future::join_all(rest).await
     }
 
     /// Completed claims written together (`BatchWriteItem`): they are ours, so they
@@ -184,5 +206,65 @@ impl Claims for DynamoClaims {
             Err(e) if is_conflict(&e) => Ok(()),
             Err(e) => Err(failure("releasing a claim", e)),
         }
+    }
+}
+
+/// What a cancelled claim transaction already tells, item by item: `Completed` for an item
+/// refused because a completed claim holds it (the condition only fails on an unexpired
+/// item, and ALL_OLD returns it), `None` for anything to be asked on its own. Reasons that
+/// do not line up with the batch tell nothing.
+fn settled(reasons: &[CancellationReason], len: usize) -> Vec<Option<Claim>> {
+    if reasons.len() != len {
+        return vec![None; len];
+    }
+    reasons
+        .iter()
+        .map(|r| {
+            let done =
+                r.code() == Some("ConditionalCheckFailed") && r.item().is_some_and(is_completed);
+            done.then_some(Claim::Completed)
+        })
+        .collect()
+}
+
+fn is_completed(item: &HashMap<String, Av>) -> bool {
+    get_s(item, "status") == Some("COMPLETED")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str, status: Option<&str>) -> CancellationReason {
+        let r = CancellationReason::builder().code(code);
+        match status {
+            Some(s) => r.item("status", Av::S(s.into())).build(),
+            None => r.build(),
+        }
+    }
+
+    #[test]
+    fn a_cancelled_batch_answers_completed_claims_and_leaves_the_rest() {
+        let reasons = [
+            reason("ConditionalCheckFailed", Some("COMPLETED")),
+            reason("None", None),
+            reason("ConditionalCheckFailed", Some("IN_PROGRESS")),
+            // Refused without the old item (no ALL_OLD): ask again.
+            reason("ConditionalCheckFailed", None),
+            // Some other refusal that still returned a completed item.
+            reason("ThrottlingError", Some("COMPLETED")),
+        ];
+        assert_eq!(
+            settled(&reasons, 5),
+            vec![Some(Claim::Completed), None, None, None, None]
+        );
+    }
+
+    #[test]
+    fn reasons_that_do_not_line_up_with_the_batch_tell_nothing() {
+        let done = || reason("ConditionalCheckFailed", Some("COMPLETED"));
+        assert_eq!(settled(&[done(), done()], 3), vec![None; 3]);
+        assert_eq!(settled(&[done(), done()], 1), vec![None]);
+        assert_eq!(settled(&[], 2), vec![None; 2]);
     }
 }
