@@ -821,4 +821,19 @@ mod tests {
         });
         assert!(none.is_empty(), "{none:?}");
     }
+
+    /// `true`/`false` in a rule match the JSON booleans and their text (CloudTrail writes
+    /// some flags as strings), and never the other value.
+    #[test]
+    fn a_boolean_matches_its_own_value_as_json_or_text() {
+        let ev = |v: serde_json::Value| json!({"eventName": "X", "readOnly": v});
+        for (want, hit, miss) in [("true", true, false), ("false", false, true)] {
+            let body = format!("match:\n  readOnly: {want}\n");
+            assert!(rule_matches(&body, ev(json!(hit))), "{want}");
+            assert!(rule_matches(&body, ev(json!(want))), "{want} as text");
+            assert!(!rule_matches(&body, ev(json!(miss))), "{want}");
+            assert!(!rule_matches(&body, ev(json!(1))), "{want}");
+            assert!(!rule_matches(&body, json!({"eventName": "X"})), "{want}");
+        }
+    }
 }

@@ -889,4 +889,39 @@ mod tests {
         assert!(set.is_none());
         assert!(diags[0].contains("size limit"), "{diags:?}");
     }
+
+    /// A null value means "the field is absent"; no modifier can shape or compare it.
+    #[test]
+    fn null_means_absent_and_takes_no_modifier() {
+        let (set, diags) = compile("  sel: {errorCode: null}\n  condition: sel\n");
+        let set = set.unwrap_or_else(|| panic!("{diags:?}"));
+        let ev = |v: serde_json::Value| crate::event::Event::from_value(v).unwrap();
+        assert!(set.rules()[0].matches(&ev(serde_json::json!({"eventName": "A"}))));
+        assert!(!set.rules()[0].matches(&ev(serde_json::json!({"errorCode": "Denied"}))));
+        for m in [
+            "startswith",
+            "endswith",
+            "contains",
+            "re",
+            "cidr",
+            "fieldref",
+            "gt",
+            "lte",
+            "base64",
+            "base64offset|contains",
+        ] {
+            let (set, diags) = compile(&format!(
+                "  sel: {{errorCode|{m}: null}}\n  condition: sel\n"
+            ));
+            assert!(set.is_none(), "{m}");
+            assert_eq!(
+                diags,
+                [format!(
+                    "d.yml:5:{}: null cannot take the modifiers of 'errorCode|{m}'",
+                    9 + "errorCode|: ".len() + m.len()
+                )],
+                "{m}"
+            );
+        }
+    }
 }
