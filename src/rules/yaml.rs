@@ -459,4 +459,113 @@ mod tests {
         let n = parse("- 012345678901\n").unwrap().unwrap();
         assert_eq!(n.as_seq().unwrap()[0].text(), Some("012345678901"));
     }
+
+    #[test]
+    fn every_kind_has_its_name() {
+        let n = parse("[~, true, 1, 1.5, x, 'true', '1', [], {}]\n")
+            .unwrap()
+            .unwrap();
+        let names: Vec<&str> = n.as_seq().unwrap().iter().map(Node::kind_name).collect();
+        assert_eq!(
+            names,
+            [
+                "null",
+                "a boolean",
+                "a number",
+                "a number",
+                "a string",
+                "a string",
+                "a string",
+                "a list",
+                "a mapping"
+            ]
+        );
+    }
+
+    /// Plain scalars that look like numbers are numbers; words Rust would also parse as
+    /// floats (`nan`, `inf`) stay text.
+    #[test]
+    fn only_digits_make_a_number() {
+        for t in ["1.5", ".5", "-1.5e3", "+.5", "1e10", "2E-3"] {
+            assert!(looks_numeric(t), "{t}");
+        }
+        for t in ["1a", "e5", "x5", "-", "", "nan", "inf", "-inf", "1.5.x"] {
+            assert!(!looks_numeric(t), "{t}");
+        }
+        let n = parse("[.5, nan, inf, 1.2.3]\n").unwrap().unwrap();
+        let s: Vec<Option<Scalar>> = n.as_seq().unwrap().iter().map(Node::scalar).collect();
+        assert_eq!(
+            s,
+            [
+                Some(Scalar::Float(0.5)),
+                Some(Scalar::Str("nan")),
+                Some(Scalar::Str("inf")),
+                Some(Scalar::Str("1.2.3"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_holds_at_most_its_documents() {
+        let three = "a: 1\n---\nb: 2\n---\nc: 3\n";
+        assert_eq!(parse_docs(three, 3).unwrap().len(), 3);
+        let e = parse_docs(three, 2).unwrap_err();
+        assert_eq!(
+            (e.pos.line, e.message.as_str()),
+            (4, "more than 2 YAML documents")
+        );
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(
+            (e.pos.line, e.message.as_str()),
+            (
+                2,
+                "only one YAML document per file (remove the second `---`)"
+            )
+        );
+        // Whatever a caller asks, 64 at most.
+        let docs = |n: usize| "a: 1\n---\n".repeat(n - 1) + "a: 1\n";
+        assert_eq!(parse_docs(&docs(64), 100).unwrap().len(), 64);
+        let e = parse_docs(&docs(65), 100).unwrap_err();
+        assert_eq!(e.message, "more than 64 YAML documents");
+    }
+
+    #[test]
+    fn size_and_node_limits_include_their_bound() {
+        let at = |n: usize| format!("a: {}\n", "x".repeat(n - 4));
+        assert!(parse(&at(MAX_YAML_BYTES)).is_ok());
+        let e = parse(&at(MAX_YAML_BYTES + 1)).unwrap_err();
+        assert!(
+            e.message.starts_with("file is larger than the limit"),
+            "{e:?}"
+        );
+        // A list of n - 1 scalars is n nodes.
+        let list = |n: usize| format!("[{}]\n", vec!["0"; n - 1].join(","));
+        assert!(parse(&list(MAX_NODES)).is_ok());
+        let e = parse(&list(MAX_NODES + 1)).unwrap_err();
+        assert_eq!(e.message, format!("more than {MAX_NODES} YAML nodes"));
+    }
+
+    #[test]
+    fn a_syntax_error_points_at_its_column() {
+        let e = parse("a: 'x\n").unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (1, 4), "{e:?}");
+        assert!(e.message.starts_with("YAML syntax error: "), "{e:?}");
+    }
+
+    /// Comments and blank lines are not lines a mistake is measured against.
+    #[test]
+    fn indentation_hints_skip_comments_and_blank_lines() {
+        let src = "id: x\nmatch:\n  eventName: A\n   # note\n\n   eventSource: b\n";
+        let e = parse(src).unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (6, 4));
+        assert!(
+            e.message.starts_with("line 6 is indented 3 spaces, which lines up with nothing above it (lines above start at 0, 2 spaces)"),
+            "{}",
+            e.message
+        );
+        // Nested, the value's own ': ' is found past the key's.
+        let e = parse("m:\n  eventName: a: b\n").unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col), (2, 14));
+        assert!(e.message.starts_with("the value of 'eventName' contains ': ': put it in quotes, e.g. eventName: \"a: b\""), "{}", e.message);
+    }
 }
