@@ -563,6 +563,15 @@ mod tests {
             "{}",
             e.message
         );
+        // A line no deeper than the one above is not "indented deeper", even when that
+        // line has a value (`b:c` is text, continued by `d` on the next line).
+        let e = parse("a:\n  b:c\n  d: e\n").unwrap_err();
+        assert!(
+            e.message
+                .starts_with("YAML syntax error: mapping values are not allowed"),
+            "{}",
+            e.message
+        );
         // Nested, the value's own ': ' is found past the key's.
         let e = parse("m:\n  eventName: a: b\n").unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (2, 14));
