@@ -356,4 +356,23 @@ mod tests {
             Err(SplitError::Eof)
         ));
     }
+
+    /// An NDJSON line over the cap is reported with its whole length (read through small
+    /// buffers), only its first `cap` bytes are kept, and the next line reads whole.
+    #[test]
+    fn caps_a_long_line_and_reads_the_next() {
+        let src = b"0123456789abcdef\n{}\nlast";
+        let mut r = JsonReader::new(std::io::BufReader::with_capacity(4, &src[..]));
+        let mut buf = Vec::new();
+        assert_eq!(r.read_line(&mut buf, 5).unwrap(), Some(Raw::TooLarge(16)));
+        assert_eq!(buf, b"01234");
+        buf.clear();
+        assert_eq!(r.read_line(&mut buf, 5).unwrap(), Some(Raw::Complete));
+        assert_eq!(buf, b"{}");
+        buf.clear();
+        assert_eq!(r.read_line(&mut buf, 4).unwrap(), Some(Raw::Complete));
+        assert_eq!(buf, b"last");
+        buf.clear();
+        assert_eq!(r.read_line(&mut buf, 4).unwrap(), None);
+    }
 }
