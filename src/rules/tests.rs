@@ -304,3 +304,76 @@ fn some_asks_one_value_to_pass_where_not_asks_all() {
     let none_a = ids(json!(["b1"]));
     assert!(some.rules()[0].matches(&none_a) && not.rules()[0].matches(&none_a));
 }
+
+/// A rule with `dedup: {key: [eventID], cooldown: C}`, as its cooldown in seconds or its errors.
+fn cooldown(c: &str) -> Result<i64, String> {
+    let text = format!("{HEAD}dedup:\n  key: [eventID]\n  cooldown: {c}\n");
+    let e = file_errors(&text);
+    if !e.is_empty() {
+        return Err(e);
+    }
+    Ok(compile(&text).rules()[0]
+        .dedup
+        .as_ref()
+        .unwrap()
+        .cooldown
+        .unwrap())
+}
+
+#[test]
+fn a_duration_is_whole_positive_seconds_with_an_optional_unit() {
+    assert_eq!(cooldown("90"), Ok(90));
+    assert_eq!(cooldown("'90'"), Ok(90));
+    assert_eq!(cooldown("90s"), Ok(90));
+    assert_eq!(cooldown("2m"), Ok(120));
+    assert_eq!(cooldown("31622400"), Ok(366 * 86_400));
+    for zero in ["0", "-5", "0s", "'0'", "0m"] {
+        let e = cooldown(zero).unwrap_err();
+        assert!(e.contains("cooldown must be a duration"), "{zero}: {e}");
+    }
+    assert!(cooldown("31622401").unwrap_err().contains("366d"));
+}
+
+#[test]
+fn counts_run_from_1_to_100000() {
+    let threshold =
+        |n: &str| file_errors(&format!("{HEAD}threshold:\n  count: {n}\n  window: 5m\n"));
+    let step = |n: &str| {
+        file_errors(&format!(
+            "id: s\ntitle: t\nseverity: low\nsequence:\n  window: 5m\n  steps:\n    - {{name: a, count: {n}, match: {{eventName: A}}}}\n    - {{name: b, match: {{eventName: B}}}}\n"
+        ))
+    };
+    for check in [threshold, step] {
+        assert_eq!(check("1"), "");
+        assert_eq!(check("100000"), "");
+        for bad in ["0", "100001"] {
+            let e = check(bad);
+            assert!(
+                e.contains("count must be a whole number from 1 to 100000"),
+                "{bad}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn need_is_for_unordered_sequences_and_counts_their_steps() {
+    let rule = |ordered: &str, need: &str| {
+        file_errors(
+            &SEQUENCE
+                .replace("  ordered: false\n", &format!("  ordered: {ordered}\n"))
+                .replace("NEED", need),
+        )
+    };
+    assert_eq!(rule("false", "1"), "");
+    assert_eq!(rule("false", "3"), "");
+    for bad in ["0", "4", "-1"] {
+        let e = rule("false", bad);
+        assert!(
+            e.contains("need must be a number of steps from 1 to 3"),
+            "{bad}: {e}"
+        );
+    }
+    let e = rule("true", "2");
+    assert!(e.contains("need applies to an unordered sequence"), "{e}");
+}
