@@ -377,3 +377,39 @@ fn need_is_for_unordered_sequences_and_counts_their_steps() {
     let e = rule("true", "2");
     assert!(e.contains("need applies to an unordered sequence"), "{e}");
 }
+
+/// A rule reading the list `admins`, with one test whose lines after `name` are `test`.
+fn with_test(test: &str) -> (Option<RuleSet>, String) {
+    let rule = format!("id: c\ntitle: t\nseverity: low\nmatch:\n  userIdentity.arn: {{in_list: admins}}\ntests:\n  - name: n\n{test}");
+    let files = |path: &str, text: &str| RuleFile {
+        path: path.into(),
+        text: text.into(),
+    };
+    let (set, diags) = RuleSet::compile(
+        &[files("c.yaml", &rule)],
+        &[files("lists.yaml", "admins: [a]\n")],
+        &[],
+        0,
+    );
+    let messages = diags.into_iter().map(|d| d.message).collect::<Vec<_>>();
+    (set, messages.join("\n"))
+}
+
+#[test]
+fn a_tests_null_list_is_empty_and_its_events_and_expected_count_are_checked() {
+    let (set, e) = with_test("    event: {eventName: X}\n    lists: {admins: ~}\n    expect: 0\n");
+    assert_eq!(e, "");
+    let set = set.unwrap();
+    let lists = &set.rules()[0].tests[0].lists;
+    assert_eq!(lists, &[("admins".to_string(), Vec::<String>::new())]);
+
+    let (_, e) = with_test("    events: []\n    expect: 0\n");
+    assert!(
+        e.contains("events must be a non-empty list of events"),
+        "{e}"
+    );
+    for bad in ["-1", "{alerts: -1}"] {
+        let (_, e) = with_test(&format!("    event: {{eventName: X}}\n    expect: {bad}\n"));
+        assert!(!e.is_empty(), "{bad} was taken");
+    }
+}
