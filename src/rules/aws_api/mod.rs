@@ -462,6 +462,9 @@ CreateBucket bucketName
         assert_eq!(strip_version("CreateFunction"), None);
         assert_eq!(strip_version("20150331"), None);
         assert_eq!(strip_version("Get2v"), None);
+        // A `v` ends the version only when digits follow it, to the end of the name.
+        assert_eq!(strip_version("GetThing20150331v"), None);
+        assert_eq!(strip_version("Remove20150331"), Some("Remove"));
         let m = Model::parse(TEXT).unwrap();
         // Only a service whose event names carry a version is looked up without it.
         assert!(m
