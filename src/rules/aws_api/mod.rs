@@ -437,6 +437,10 @@ CreateBucket bucketName
             ["name", "sAMLMetadataDocument", "tags"]
         );
         assert_eq!(new.keys("N").collect::<Vec<_>>(), ["Name", "clientToken"]);
+        // A service of either casing follows the key it is asked about; the others do not.
+        assert_eq!(new.keys("n").collect::<Vec<_>>(), ["name", "clientToken"]);
+        assert_eq!(ce.keys("f").collect::<Vec<_>>(), ["Filter", "Metric"]);
+        assert_eq!(key.keys("U").collect::<Vec<_>>(), ["userName"]);
     }
 
     #[test]
@@ -447,6 +451,8 @@ CreateBucket bucketName
         assert!(!code.knows_in_model("fullyQualifiedArn"));
         assert!(code.knows_in_model("functionName"));
         assert_eq!(code.keys("f").last().as_deref(), Some("fullyQualifiedArn"));
+        let members: Vec<&str> = code.members().collect();
+        assert_eq!(members, ["FunctionName", "ZipFile"]);
     }
 
     #[test]
