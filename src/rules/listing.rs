@@ -84,3 +84,41 @@ pub fn text(rules: &[Rule], width: usize) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RuleFile, RuleSet};
+
+    fn set() -> RuleSet {
+        let file = |path: &str, text: &str| RuleFile {
+            path: path.into(),
+            text: text.into(),
+        };
+        let (set, diags) = RuleSet::compile(
+            &[
+                file("a.yaml", "id: short\ntitle: t\nseverity: low\nmatch:\n  eventName: [Ab, Cd]\n"),
+                file("b.yaml", "id: a-longer-id\ntitle: t\nseverity: critical\ntags: [attack.t1078]\nmatch:\n  eventSource: iam.amazonaws.com\n"),
+            ],
+            &[],
+            &[],
+            0,
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        set.unwrap()
+    }
+
+    #[test]
+    fn text_aligns_its_columns_and_cuts_only_event_lists_longer_than_the_width() {
+        let text = text(set().rules(), 6);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "RULE         SEVERITY  ATT&CK  CIS  EVENTS",
+                "short        low                    Ab, Cd",
+                "a-longer-id  critical  T1078        sourc…",
+            ]
+        );
+    }
+}
