@@ -334,3 +334,59 @@ fn account_aliases(lists: &Lists, origins: &Origins, all: &mut Vec<Diagnostic>) 
     }
     aliases
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "id: r\ntitle: t\nseverity: low\nmatch:\n  eventName: X\n";
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = format!("{RULE}#");
+        let pad = "x".repeat(yaml::MAX_YAML_BYTES - body.len() - 1);
+        write(&dir.path().join("a.yaml"), &format!("{body}{pad}\n"));
+        let read = read_dir(dir.path()).unwrap();
+        assert!(read.problems.is_empty(), "{:?}", read.problems);
+        assert_eq!(read.rules.len(), 1);
+        write(&dir.path().join("a.yaml"), &format!("{body}{pad}x\n"));
+        let read = read_dir(dir.path()).unwrap();
+        assert!(read.rules.is_empty());
+        assert!(read.problems[0].message.contains("larger than the limit"));
+    }
+
+    #[test]
+    fn what_a_file_holds_is_judged_from_the_folder_named() {
+        // A rules folder that itself sits in a folder named `samples` holds rules.
+        let top = tempfile::tempdir().unwrap();
+        let rules = top.path().join("samples").join("rules");
+        write(&rules.join("r.yaml"), RULE);
+        write(&rules.join("samples").join("s.yaml"), "x: {eventName: X}\n");
+        let read = read_dir(&rules).unwrap();
+        assert_eq!((read.rules.len(), read.samples.len()), (1, 1));
+        // A file named alone is judged by its whole path.
+        let read = read_dir(&rules.join("samples").join("s.yaml")).unwrap();
+        assert_eq!((read.rules.len(), read.samples.len()), (0, 1));
+    }
+
+    #[test]
+    fn a_null_list_is_empty_and_any_other_scalar_is_refused() {
+        let lists = RuleFile {
+            path: "lists.yaml".into(),
+            text: "empty: ~\nfive: 5\n".into(),
+        };
+        let rule = RuleFile {
+            path: "r.yaml".into(),
+            text: format!("{RULE}  userIdentity.arn: {{in_list: empty}}\n"),
+        };
+        let (_, diags) = compile(&[rule], &[lists], Some(&[]), &[], 0);
+        let messages: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["list 'five' must be a list, found a number"]);
+    }
+}
