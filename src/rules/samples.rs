@@ -293,4 +293,11 @@ mod tests {
         assert!(!is_sample_file("rules/iam/samples-rule.yaml"));
         assert!(!is_sample_file("rules/lists.yaml"));
     }
+
+    #[test]
+    fn removing_an_item_past_the_end_of_a_list_changes_nothing() {
+        let (v, errs) = build("{sample: key, without: ['items[2]', 'items[1].b']}");
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(v.unwrap()["items"], json!([{"a": 1}, {"a": 2}]));
+    }
 }

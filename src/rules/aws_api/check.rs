@@ -229,4 +229,21 @@ mod tests {
             warnings("match:\n  eventSource: iam.amazonaws.com\n  requestParameters.usrName: y\n");
         assert_eq!(w, ["r.yaml:6:3: warning: 'requestParameters.usrName' is not a request parameter of any iam or iam-toolbox operation (did you mean 'userName'?)"]);
     }
+
+    #[test]
+    fn up_to_four_operations_are_named_and_more_are_counted() {
+        let of = |names: &str| {
+            warnings(&format!("match:\n  eventSource: iam.amazonaws.com\n  eventName: [{names}]\n  requestParameters.zzz: x\n"))
+        };
+        let four = of("CreateUser, DeleteUser, GetUser, ListUsers");
+        assert!(
+            four[0].ends_with("of iam CreateUser, DeleteUser, GetUser or ListUsers"),
+            "{four:?}"
+        );
+        let five = of("CreateUser, DeleteUser, GetUser, ListUsers, UpdateUser");
+        assert!(
+            five[0].ends_with("of iam CreateUser, DeleteUser, GetUser or 2 other operations"),
+            "{five:?}"
+        );
+    }
 }
